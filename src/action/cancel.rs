@@ -1,0 +1,52 @@
+//! `currents-bridge cancel`: cancel this workflow run's Currents run.
+
+use crate::cli::CancelConfig;
+use crate::currents::{CancelOutcome, CancelTarget, CurrentsClient};
+use crate::github::runtime;
+
+use super::{ActionError, Exit};
+
+/// Cancels the run and writes the `cancelled` and `outcome` outputs. Already cancelled and
+/// nothing recorded are successes: every parallel job may run this step.
+pub async fn cancel(config: CancelConfig) -> Result<Exit, ActionError> {
+    let what = describe(&config.target);
+    if config.dry_run {
+        println!("Dry run: would cancel {what}.");
+        return Ok(Exit::Success);
+    }
+    let client = CurrentsClient::new(config.currents).map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
+    let outcome = client.cancel(&config.target).await?;
+    report_outcome(&outcome, &what);
+    config
+        .runtime
+        .set_outputs(&[
+            ("cancelled", matches!(outcome, CancelOutcome::Cancelled { .. }).to_string()),
+            ("outcome", outcome.as_str().to_owned()),
+        ])
+        .map_err(|e| ActionError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))?;
+    Ok(Exit::Success)
+}
+
+/// Logs how a cancel ended, as a workflow command where a reader should notice.
+pub(crate) fn report_outcome(outcome: &CancelOutcome, what: &str) {
+    match outcome {
+        CancelOutcome::Cancelled { run_id: Some(run_id) } => println!("Cancelled Currents run {run_id} ({what})."),
+        CancelOutcome::Cancelled { run_id: None } => println!("Cancelled {what}."),
+        CancelOutcome::AlreadyCancelled => println!("{what} was already cancelled."),
+        CancelOutcome::NotFound => println!(
+            "{}",
+            runtime::warning(&format!("No Currents run is recorded for {what} (yet): nothing to cancel."))
+        ),
+    }
+}
+
+/// `the Currents run of GitHub run 123 attempt 1` or `Currents run abc`.
+pub(crate) fn describe(target: &CancelTarget) -> String {
+    match target {
+        CancelTarget::Run(id) => format!("Currents run {id}"),
+        CancelTarget::GithubRun(request) => format!(
+            "the Currents run of GitHub run {} attempt {}",
+            request.github_run_id, request.github_run_attempt
+        ),
+    }
+}

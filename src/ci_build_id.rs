@@ -1,0 +1,101 @@
+//! The one function that derives a Currents ciBuildId for a GitHub workflow run, and the
+//! identifiers it is made of. `report`, `cancel` and the relay all use it, so a run recorded
+//! with the documented template is found the same way everywhere.
+
+use std::fmt;
+
+/// The ciBuildId a Currents run was recorded under (`--ci-build-id` of the reporters).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CiBuildId(String);
+
+impl CiBuildId {
+    /// Wraps an explicit ciBuildId; `None` when it is empty, since an empty value means unset.
+    pub fn new(value: impl Into<String>) -> Option<Self> {
+        let value = value.into();
+        (!value.trim().is_empty()).then_some(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CiBuildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `GITHUB_RUN_ID`: the id of a workflow run, shared by all its jobs and attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GithubRunId(u64);
+
+impl GithubRunId {
+    pub const fn new(id: u64) -> Self {
+        Self(id)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for GithubRunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `GITHUB_RUN_ATTEMPT`: 1 for the first attempt, incremented by each re-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunAttempt(u32);
+
+impl RunAttempt {
+    pub const fn new(attempt: u32) -> Self {
+        Self(attempt)
+    }
+
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for RunAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The documented Currents template for GitHub Actions:
+/// `{GITHUB_REPOSITORY}-{GITHUB_RUN_ID}-{GITHUB_RUN_ATTEMPT}`. The repository and run id group
+/// the parallel jobs of one workflow run into one Currents run; the attempt makes every re-run a
+/// new Currents run.
+pub fn github_ci_build_id(repository: &str, run_id: GithubRunId, attempt: RunAttempt) -> CiBuildId {
+    CiBuildId(format!("{repository}-{run_id}-{attempt}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_the_documented_template() {
+        let id = github_ci_build_id("acme/webapp", GithubRunId::new(9876543210), RunAttempt::new(1));
+        assert_eq!(id.as_str(), "acme/webapp-9876543210-1");
+    }
+
+    #[test]
+    fn each_attempt_is_a_new_build() {
+        let first = github_ci_build_id("acme/webapp", GithubRunId::new(42), RunAttempt::new(1));
+        let second = github_ci_build_id("acme/webapp", GithubRunId::new(42), RunAttempt::new(2));
+        assert_ne!(first, second);
+        assert_eq!(second.to_string(), "acme/webapp-42-2");
+    }
+
+    #[test]
+    fn an_empty_explicit_id_means_unset() {
+        assert_eq!(CiBuildId::new(""), None);
+        assert_eq!(CiBuildId::new("  "), None);
+        assert_eq!(CiBuildId::new("custom-1").map(|c| c.to_string()), Some("custom-1".into()));
+    }
+}

@@ -1,0 +1,108 @@
+//! Typed errors of Currents calls, by HTTP status. Messages name the call, the status and what
+//! to do; they never contain the API key (it travels only in a header).
+
+use reqwest::StatusCode;
+
+/// A Currents call that failed. Callers branch on the variant, never on the text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CurrentsError {
+    /// 401: the key is missing, mistyped or revoked.
+    #[error("Currents {call} answered HTTP 401{detail}: the API key was rejected; check the api-key input (CURRENTS_API_KEY)")]
+    Unauthorized { call: String, detail: String },
+    /// 403: the key lacks the permission, e.g. a Read Only key on a cancel.
+    #[error("Currents {call} answered HTTP 403{detail}: the API key lacks permission; {hint}")]
+    Forbidden { call: String, detail: String, hint: &'static str },
+    /// 404: no such run or instance (or none recorded yet).
+    #[error("Currents {call} answered HTTP 404{detail}: not found")]
+    NotFound { call: String, detail: String },
+    /// Any other status, after retries where it was retryable.
+    #[error("Currents {call} answered HTTP {status}{detail}{retried}")]
+    Status { call: String, status: u16, detail: String, retried: &'static str },
+    /// No answer: DNS, connect, TLS or timeout, after retries.
+    #[error("Currents {call} failed: {reason}; check --api-url (CURRENTS_API_URL) and the network")]
+    Transport { call: String, reason: String },
+    /// An answer that is not the JSON we expect.
+    #[error("Currents {call} sent a body that could not be read: {reason}")]
+    Decode { call: String, reason: String },
+}
+
+impl CurrentsError {
+    /// Builds the error for a non-success answer. `detail` is the `error` text of the body,
+    /// shortened, in parentheses; the hint for 403 depends on the call.
+    pub(crate) fn from_status(call: &str, status: StatusCode, body: &[u8], forbidden_hint: &'static str) -> Self {
+        let call = call.to_owned();
+        let detail = error_detail(body);
+        match status.as_u16() {
+            401 => Self::Unauthorized { call, detail },
+            403 => Self::Forbidden { call, detail, hint: forbidden_hint },
+            404 => Self::NotFound { call, detail },
+            code => Self::Status {
+                call,
+                status: code,
+                detail,
+                retried: if crate::retry::is_retryable_status(status) { " after retries; try again later" } else { "" },
+            },
+        }
+    }
+
+    pub(crate) fn transport(call: &str, error: &reqwest::Error) -> Self {
+        // reqwest's message names the URL (never the key, which is a header); keep its chain.
+        let mut reason = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            reason.push_str(": ");
+            reason.push_str(&inner.to_string());
+            source = inner.source();
+        }
+        Self::Transport { call: call.to_owned(), reason }
+    }
+
+    /// The HTTP status, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Unauthorized { .. } => Some(401),
+            Self::Forbidden { .. } => Some(403),
+            Self::NotFound { .. } => Some(404),
+            Self::Status { status, .. } => Some(*status),
+            Self::Transport { .. } | Self::Decode { .. } => None,
+        }
+    }
+}
+
+/// The longest server error text quoted in a message: enough for "Run not found" or a
+/// validation message, short enough to keep errors on one line.
+const MAX_DETAIL_CHARS: usize = 200;
+
+fn error_detail(body: &[u8]) -> String {
+    let parsed: Option<super::models::ApiError> = serde_json::from_slice(body).ok();
+    match parsed.and_then(|e| e.error) {
+        Some(text) if !text.trim().is_empty() => {
+            let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let short: String = one_line.chars().take(MAX_DETAIL_CHARS).collect();
+            format!(" ({short})")
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_variants() {
+        let body = br#"{"status":"FAILED","error":"Invalid API key provided"}"#;
+        let err = CurrentsError::from_status("GET /runs/find", StatusCode::UNAUTHORIZED, body, "");
+        assert!(matches!(err, CurrentsError::Unauthorized { .. }));
+        assert_eq!(
+            err.to_string(),
+            "Currents GET /runs/find answered HTTP 401 (Invalid API key provided): the API key was rejected; check the api-key input (CURRENTS_API_KEY)"
+        );
+        let err = CurrentsError::from_status("PUT /runs/cancel-ci/github", StatusCode::FORBIDDEN, b"", "use a Read & Write key");
+        assert_eq!(err.status(), Some(403));
+        assert!(err.to_string().ends_with("use a Read & Write key"));
+        let err = CurrentsError::from_status("GET /runs/x", StatusCode::SERVICE_UNAVAILABLE, b"<html>", "");
+        assert_eq!(err.to_string(), "Currents GET /runs/x answered HTTP 503 after retries; try again later");
+    }
+}

@@ -1,0 +1,711 @@
+//! Models of the Currents API responses.
+//!
+//! Sources disagree on casing and field names (reference `currents-api.md` §4), and the API
+//! adds fields over time, so every model is lenient: unknown fields are ignored, everything but
+//! the ids is optional or defaulted, `null` reads as the default, enums accept any casing and
+//! keep unknown values, and Cypress and Playwright shapes share one type with optional fields.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
+
+macro_rules! id_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_newtype!(
+    /// A Currents run id (`runId`), 16 or 32 hex characters.
+    RunId
+);
+id_newtype!(
+    /// A Currents project id (`projectId`), e.g. `Xk9Pq2`.
+    ProjectId
+);
+id_newtype!(
+    /// One spec file's execution (`instanceId`): a UUID for Cypress, 16 characters for Playwright.
+    InstanceId
+);
+
+/// Declares an enum that reads any casing and separator (`IN_PROGRESS`, `inProgress`,
+/// `in-progress`) and keeps unknown values in `Other`.
+macro_rules! lenient_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $canonical:literal [$($alias:literal),*]),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)+
+            /// A value this version does not know, kept as sent.
+            Other(String),
+        }
+
+        impl $name {
+            /// Parses leniently: case, `_` and `-` are ignored.
+            pub fn parse(raw: &str) -> Self {
+                let key: String = raw
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                match key.as_str() {
+                    $($($alias)|* => Self::$variant,)+
+                    _ => Self::Other(raw.to_owned()),
+                }
+            }
+
+            /// The documented (upper-case) spelling.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $canonical,)+
+                    Self::Other(raw) => raw,
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::Other(String::new())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Ok(Option::<String>::deserialize(d)?.map_or_else(Self::default, |raw| Self::parse(&raw)))
+            }
+        }
+    };
+}
+
+lenient_enum!(
+    /// Whether a run still receives results. The docs spell it `COMPLETE`; the OpenAPI document
+    /// `complete`/`incomplete`/`cancelled`/`timedOut`.
+    CompletionState {
+        Complete => "COMPLETE" ["complete", "completed"],
+        InProgress => "IN_PROGRESS" ["inprogress", "incomplete", "running"],
+        Canceled => "CANCELED" ["canceled", "cancelled"],
+        Timeout => "TIMEOUT" ["timeout", "timedout"],
+    }
+);
+
+lenient_enum!(
+    /// The result of a run so far.
+    RunStatus {
+        Passed => "PASSED" ["passed"],
+        Failed => "FAILED" ["failed"],
+        Running => "RUNNING" ["running"],
+        Failing => "FAILING" ["failing"],
+        Canceled => "CANCELED" ["canceled", "cancelled"],
+        TimedOut => "TIMEOUT" ["timeout", "timedout"],
+    }
+);
+
+lenient_enum!(
+    /// The state of a test or of one attempt.
+    TestState {
+        Passed => "passed" ["passed"],
+        Failed => "failed" ["failed"],
+        Pending => "pending" ["pending"],
+        Skipped => "skipped" ["skipped"],
+    }
+);
+
+/// Reads `null` as the type's default, for fields that some responses send as `null`.
+fn null_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A test title: the describe path plus the test name. Accepts a single string too.
+fn title_path<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Title {
+        Path(Vec<String>),
+        One(String),
+    }
+    Ok(match Option::<Title>::deserialize(d)? {
+        Some(Title::Path(path)) => path,
+        Some(Title::One(one)) => vec![one],
+        None => Vec::new(),
+    })
+}
+
+/// The `{status, data}` success envelope of every Currents response.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<T> {
+    pub data: T,
+}
+
+/// Reads a Currents response body that is either the `{status, data}` envelope or the bare
+/// `data` object (as `--from-dir` files may be saved).
+pub fn from_envelope_or_bare<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    let data = match value {
+        serde_json::Value::Object(mut map) if map.contains_key("data") && map.contains_key("status") => {
+            map.remove("data").unwrap_or_default()
+        }
+        other => other,
+    };
+    serde_json::from_value(data)
+}
+
+/// The error envelope: `{"status":"FAILED","error":"…"}`; the director sends `message` instead.
+#[derive(Debug, Default, Deserialize)]
+pub struct ApiError {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, alias = "message")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// `data` of `GET /runs/{runId}` and `GET /runs/find`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    pub run_id: RunId,
+    #[serde(default)]
+    pub project_id: Option<ProjectId>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub cypress_version: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<RunTimeout>,
+    #[serde(default)]
+    pub cancellation: Option<Cancellation>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub groups: Vec<Group>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub meta: RunMeta,
+    #[serde(default, deserialize_with = "null_default")]
+    pub specs: Vec<Spec>,
+    #[serde(default)]
+    pub completion_state: CompletionState,
+    #[serde(default)]
+    pub status: RunStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTimeout {
+    #[serde(default, deserialize_with = "null_default")]
+    pub is_timeout: bool,
+    #[serde(default)]
+    pub timeout_value_ms: Option<f64>,
+}
+
+/// Who cancelled a run and when. The docs say `actor`/`canceledAt`, the OpenAPI document
+/// `cancelledBy`/`cancelledAt`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancellation {
+    #[serde(default, alias = "cancelledBy")]
+    pub actor: Option<String>,
+    #[serde(default, alias = "cancelledAt")]
+    pub canceled_at: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunMeta {
+    #[serde(default)]
+    pub ci_build_id: Option<String>,
+    #[serde(default)]
+    pub commit: Option<Commit>,
+    #[serde(default)]
+    pub framework: Option<Framework>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Commit {
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub author_name: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub remote_origin: Option<String>,
+}
+
+/// `meta.framework`: `{type, version, clientVersion}` in the docs, `{name, version}` in the
+/// OpenAPI document.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Framework {
+    #[serde(default, alias = "name", rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub client_version: Option<String>,
+}
+
+/// A group: a Playwright project or a Cypress browser/group, with its counters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    #[serde(default)]
+    pub group_id: String,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub instances: Option<InstanceCounts>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tests: TestCounts,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Platform {
+    #[serde(default)]
+    pub os_name: Option<String>,
+    #[serde(default)]
+    pub os_version: Option<String>,
+    #[serde(default)]
+    pub browser_name: Option<String>,
+    #[serde(default)]
+    pub browser_version: Option<String>,
+}
+
+/// Spec-file progress of a group.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceCounts {
+    #[serde(default, deserialize_with = "null_default")]
+    pub overall: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub claimed: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub complete: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub passes: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub failures: u64,
+}
+
+/// Test counters of a group (`groups[].tests`) or a spec (`results.stats`); Cypress has no
+/// `flaky` in spec stats, Playwright no `suites`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCounts {
+    #[serde(default, deserialize_with = "null_default")]
+    pub overall: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tests: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub passes: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub failures: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub pending: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub skipped: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub flaky: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub retries: u64,
+    #[serde(default)]
+    pub wall_clock_duration: Option<f64>,
+}
+
+/// One spec file of a run (`run.specs[]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    #[serde(default)]
+    pub spec: String,
+    #[serde(default)]
+    pub group_id: String,
+    pub instance_id: InstanceId,
+    #[serde(default)]
+    pub claimed_at: Option<String>,
+    #[serde(default)]
+    pub completed_at: Option<String>,
+    #[serde(default)]
+    pub results: Option<SpecResults>,
+}
+
+impl Spec {
+    /// Whether this spec's instance holds failures or flaky tests worth fetching.
+    pub fn needs_details(&self) -> bool {
+        self.results.as_ref().is_some_and(|r| {
+            r.stats.failures > 0 || r.stats.flaky > 0 || r.flaky > 0 || r.exception.as_deref().is_some_and(|e| !e.is_empty())
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecResults {
+    #[serde(default, deserialize_with = "null_default")]
+    pub stats: TestCounts,
+    #[serde(default, deserialize_with = "null_default")]
+    pub flaky: u64,
+    #[serde(default)]
+    pub exception: Option<String>,
+    #[serde(default)]
+    pub video_url: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub screenshots: Vec<Screenshot>,
+}
+
+/// `data` of `GET /instances/{instanceId}`: one spec file's execution with test-level results.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    pub instance_id: InstanceId,
+    #[serde(default)]
+    pub run_id: Option<RunId>,
+    #[serde(default)]
+    pub spec: String,
+    #[serde(default)]
+    pub group_id: String,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub results: Option<InstanceResults>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceResults {
+    #[serde(default, deserialize_with = "null_default")]
+    pub stats: TestCounts,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tests: Vec<Test>,
+    /// Cypress: the error that stopped the spec from running at all.
+    #[serde(default)]
+    pub exception: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub screenshots: Vec<Screenshot>,
+    /// Cypress: one video of the whole spec; attempts carry `videoTimestamp` into it.
+    #[serde(default)]
+    pub video_url: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub videos: Vec<Video>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub playwright_traces: Vec<Trace>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Test {
+    #[serde(default)]
+    pub test_id: String,
+    #[serde(default, deserialize_with = "title_path")]
+    pub title: Vec<String>,
+    /// Absent on some ("InstanceTest V2") entries: derive it from the last attempt.
+    #[serde(default)]
+    pub state: Option<TestState>,
+    #[serde(default)]
+    pub display_error: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub attempts: Vec<Attempt>,
+    #[serde(default)]
+    pub is_flaky: Option<bool>,
+}
+
+impl Test {
+    /// The test's final state: its own `state`, else its last attempt's.
+    pub fn final_state(&self) -> Option<&TestState> {
+        self.state.as_ref().or_else(|| self.attempts.last().map(|a| &a.state))
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.final_state() == Some(&TestState::Failed)
+    }
+
+    /// Flaky: marked so, or passed after a failed attempt.
+    pub fn is_flaky(&self) -> bool {
+        self.is_flaky == Some(true)
+            || (self.final_state() == Some(&TestState::Passed)
+                && self.attempts.iter().any(|a| a.state == TestState::Failed))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    #[serde(default)]
+    pub state: TestState,
+    #[serde(default)]
+    pub error: Option<TestError>,
+    #[serde(default)]
+    pub wall_clock_duration: Option<f64>,
+    /// Cypress: milliseconds into the spec video where this attempt starts.
+    #[serde(default)]
+    pub video_timestamp: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestError {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub stack: Option<String>,
+    #[serde(default)]
+    pub code_frame: Option<CodeFrame>,
+}
+
+/// A pre-rendered source excerpt around the failing line. Playwright gives the absolute runner
+/// path in `file`; Cypress gives `relativeFile`, `originalFile` and `absoluteFile`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeFrame {
+    #[serde(default)]
+    pub line: Option<u32>,
+    #[serde(default)]
+    pub column: Option<u32>,
+    #[serde(default)]
+    pub frame: Option<String>,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub relative_file: Option<String>,
+    #[serde(default)]
+    pub original_file: Option<String>,
+    #[serde(default)]
+    pub absolute_file: Option<String>,
+}
+
+/// Artifacts name the test and attempt they belong to; one without a `testId` is spec-level.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Screenshot {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub test_id: Option<String>,
+    #[serde(default)]
+    pub test_attempt_index: Option<usize>,
+    #[serde(default, rename = "screenshotURL", alias = "screenshotUrl")]
+    pub screenshot_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Video {
+    #[serde(default)]
+    pub test_id: Option<String>,
+    #[serde(default)]
+    pub test_attempt_index: Option<usize>,
+    #[serde(default)]
+    pub video_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trace {
+    #[serde(default)]
+    pub test_id: Option<String>,
+    #[serde(default)]
+    pub test_attempt_index: Option<usize>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "traceURL", alias = "traceUrl")]
+    pub trace_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    #[serde(default)]
+    pub test_id: Option<String>,
+    #[serde(default)]
+    pub test_attempt_index: Option<usize>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+    #[serde(default)]
+    pub read_url: Option<String>,
+}
+
+/// `data` of a successful cancel, parsed only for logging: the docs, the OpenAPI document, the
+/// director and the 2026 action (`data: {}`) all disagree.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelResponse {
+    #[serde(default)]
+    pub run_id: Option<RunId>,
+    #[serde(default, alias = "cancelledBy")]
+    pub actor: Option<String>,
+    #[serde(default, alias = "cancelledAt")]
+    pub canceled_at: Option<String>,
+    #[serde(default)]
+    pub cancellation: Option<Cancellation>,
+}
+
+/// Body of `PUT /runs/cancel-ci/github`. The ids are JSON strings, as Currents' own action
+/// sends them; a number is accepted on input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelByGithubRequest {
+    #[serde(deserialize_with = "string_or_number")]
+    pub github_run_id: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub github_run_attempt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_build_id: Option<String>,
+}
+
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        S(String),
+        N(u64),
+    }
+    Ok(match Id::deserialize(d)? {
+        Id::S(s) => s,
+        Id::N(n) => n.to_string(),
+    })
+}
+
+/// A Currents project (`GET /projects/{id}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub project_id: ProjectId,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub inactivity_timeout_seconds: Option<u64>,
+}
+
+/// The body of Currents' outgoing HTTP webhook (`RUN_START`, `RUN_FINISH`, `RUN_TIMEOUT`,
+/// `RUN_CANCELED`). It names the run only by `runUrl` and `buildId`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunWebhook {
+    pub event: String,
+    #[serde(default)]
+    pub run_url: Option<String>,
+    #[serde(default)]
+    pub build_id: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub failures: u64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub passes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_read_every_casing() {
+        for raw in ["COMPLETE", "complete", "Complete", "completed"] {
+            assert_eq!(CompletionState::parse(raw), CompletionState::Complete, "{raw}");
+        }
+        for raw in ["IN_PROGRESS", "in_progress", "inProgress", "in-progress", "incomplete"] {
+            assert_eq!(CompletionState::parse(raw), CompletionState::InProgress, "{raw}");
+        }
+        for raw in ["CANCELED", "cancelled", "Cancelled"] {
+            assert_eq!(CompletionState::parse(raw), CompletionState::Canceled, "{raw}");
+        }
+        for raw in ["TIMEOUT", "timedOut", "timed_out"] {
+            assert_eq!(CompletionState::parse(raw), CompletionState::Timeout, "{raw}");
+        }
+        assert_eq!(RunStatus::parse("passed"), RunStatus::Passed);
+        assert_eq!(RunStatus::parse("FAILING"), RunStatus::Failing);
+        assert_eq!(TestState::parse("FAILED"), TestState::Failed);
+    }
+
+    #[test]
+    fn unknown_enum_values_are_kept() {
+        let state = CompletionState::parse("ARCHIVED");
+        assert_eq!(state, CompletionState::Other("ARCHIVED".into()));
+        assert_eq!(state.as_str(), "ARCHIVED");
+        assert_eq!(CompletionState::InProgress.as_str(), "IN_PROGRESS");
+    }
+
+    #[test]
+    fn a_minimal_run_parses() {
+        let run: Run = serde_json::from_str(r#"{"runId":"r1","groups":null,"specs":null,"status":null}"#).unwrap();
+        assert_eq!(run.run_id.as_str(), "r1");
+        assert!(run.specs.is_empty());
+        assert_eq!(run.completion_state, CompletionState::Other(String::new()));
+    }
+
+    #[test]
+    fn test_state_falls_back_to_the_last_attempt() {
+        let test: Test = serde_json::from_str(
+            r#"{"testId":"t","title":"one title","attempts":[{"state":"failed"},{"state":"passed"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(test.title, vec!["one title".to_string()]);
+        assert_eq!(test.final_state(), Some(&TestState::Passed));
+        assert!(test.is_flaky());
+        assert!(!test.is_failed());
+    }
+
+    #[test]
+    fn cancellation_spellings() {
+        let docs: Cancellation = serde_json::from_str(r#"{"actor":"api:k","canceledAt":"t1"}"#).unwrap();
+        let oas: Cancellation = serde_json::from_str(r#"{"cancelledBy":"api:k","cancelledAt":"t1"}"#).unwrap();
+        assert_eq!(docs.actor, oas.actor);
+        assert_eq!(docs.canceled_at, oas.canceled_at);
+    }
+
+    #[test]
+    fn cancel_request_ids_are_strings_on_the_wire() {
+        let request: CancelByGithubRequest =
+            serde_json::from_str(r#"{"githubRunId":45166321,"githubRunAttempt":1}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&request).unwrap(),
+            r#"{"githubRunId":"45166321","githubRunAttempt":"1"}"#
+        );
+    }
+
+    #[test]
+    fn envelope_or_bare() {
+        let wrapped: Run = from_envelope_or_bare(br#"{"status":"OK","data":{"runId":"a"}}"#).unwrap();
+        let bare: Run = from_envelope_or_bare(br#"{"runId":"b"}"#).unwrap();
+        assert_eq!((wrapped.run_id.as_str(), bare.run_id.as_str()), ("a", "b"));
+    }
+}

@@ -1,0 +1,236 @@
+//! The Checks API: create a check run and append annotations to it.
+//!
+//! Plain reqwest with our own serde types rather than octocrab: two endpoints, one retry layer
+//! (octocrab's default retries POSTs at once, which can duplicate a check run), and proxy
+//! settings honoured like every other call.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::report::Annotation;
+use crate::retry::{Idempotency, RetryPolicy};
+
+/// GitHub answers check-run calls in well under a second; a hung connection should not hold
+/// the job.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// GitHub's cap on annotations per create or update request; more fail the whole request.
+pub const ANNOTATIONS_PER_REQUEST: usize = 50;
+
+const USER_AGENT: &str = concat!("currents-bridge/", env!("CARGO_PKG_VERSION"));
+
+/// `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub owner: String,
+    pub name: String,
+}
+
+impl Repository {
+    /// Parses `GITHUB_REPOSITORY`.
+    pub fn parse(full_name: &str) -> Option<Self> {
+        let (owner, name) = full_name.trim().split_once('/')?;
+        let valid = |s: &str| !s.is_empty() && !s.contains('/');
+        (valid(owner) && valid(name)).then(|| Self { owner: owner.into(), name: name.into() })
+    }
+}
+
+impl fmt::Display for Repository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    /// `GITHUB_API_URL`: `https://api.github.com`, or `https://HOST/api/v3` on GHES.
+    pub api_url: Url,
+    pub token: SecretString,
+    pub retry: RetryPolicy,
+}
+
+/// The output of a check run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRunOutput<'a> {
+    pub title: &'a str,
+    pub summary: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
+    pub annotations: &'a [Annotation],
+}
+
+/// `POST /repos/{owner}/{repo}/check-runs`, created completed in one call.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCheckRun<'a> {
+    pub name: &'a str,
+    pub head_sha: &'a str,
+    pub status: &'static str,
+    pub conclusion: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_url: Option<&'a str>,
+    pub output: CheckRunOutput<'a>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct CheckRunUpdate<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conclusion: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<CheckRunOutput<'a>>,
+}
+
+/// The fields of GitHub's answer that we use.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRun {
+    pub id: u64,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// A failed GitHub call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GithubError {
+    /// 403 or 404 on a checks call: the token may not write checks (a fork's read-only token,
+    /// or no `checks: write`). The report falls back to the job summary.
+    #[error("GitHub {call} answered HTTP {status}{detail}: the token cannot write check runs; add `permissions: checks: write` to the job (fork pull requests: see the README's workflow_run pattern)")]
+    NoPermission { call: String, status: u16, detail: String },
+    #[error("GitHub {call} answered HTTP {status}{detail}")]
+    Status { call: String, status: u16, detail: String },
+    #[error("GitHub {call} failed: {reason}; check GITHUB_API_URL and the network")]
+    Transport { call: String, reason: String },
+    #[error("GitHub {call} sent a body that could not be read: {reason}")]
+    Decode { call: String, reason: String },
+}
+
+/// The GitHub REST API, for check runs.
+#[derive(Debug, Clone)]
+pub struct GithubClient {
+    http: reqwest::Client,
+    api_url: Url,
+    token: SecretString,
+    retry: RetryPolicy,
+}
+
+impl GithubClient {
+    pub fn new(config: GithubConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().user_agent(USER_AGENT).timeout(REQUEST_TIMEOUT).build()?;
+        Ok(Self { http, api_url: config.api_url, token: config.token, retry: config.retry })
+    }
+
+    /// Creates a completed check run with the first [`ANNOTATIONS_PER_REQUEST`] annotations
+    /// and appends the rest in further updates of at most that many each.
+    pub async fn publish_check_run(&self, repo: &Repository, check: NewCheckRun<'_>) -> Result<CheckRun, GithubError> {
+        let all = check.output.annotations;
+        let (first, rest) = all.split_at(all.len().min(ANNOTATIONS_PER_REQUEST));
+        let create = NewCheckRun { output: CheckRunOutput { annotations: first, ..check.output.clone() }, ..check.clone() };
+        let url = self.url(&["repos", &repo.owner, &repo.name, "check-runs"]);
+        let created: CheckRun = self.send("POST /repos/{owner}/{repo}/check-runs", Method::POST, url, &create).await?;
+        for batch in rest.chunks(ANNOTATIONS_PER_REQUEST) {
+            // An update that sends `output` must send the summary again; annotations append.
+            let update = CheckRunUpdate {
+                conclusion: None,
+                status: None,
+                output: Some(CheckRunOutput { annotations: batch, ..check.output.clone() }),
+            };
+            self.update(repo, created.id, &update).await?;
+        }
+        Ok(created)
+    }
+
+    /// Marks an existing check run completed with `conclusion`.
+    pub async fn complete_check_run(&self, repo: &Repository, id: u64, conclusion: &'static str) -> Result<CheckRun, GithubError> {
+        let update = CheckRunUpdate { conclusion: Some(conclusion), status: Some("completed"), output: None };
+        self.update(repo, id, &update).await
+    }
+
+    async fn update(&self, repo: &Repository, id: u64, update: &CheckRunUpdate<'_>) -> Result<CheckRun, GithubError> {
+        let url = self.url(&["repos", &repo.owner, &repo.name, "check-runs", &id.to_string()]);
+        self.send("PATCH /repos/{owner}/{repo}/check-runs/{id}", Method::PATCH, url, update).await
+    }
+
+    async fn send<T: Serialize>(&self, call: &str, method: Method, url: Url, body: &T) -> Result<CheckRun, GithubError> {
+        let response = self
+            .retry
+            .send(Idempotency::NotIdempotent, call, || {
+                self.http
+                    .request(method.clone(), url.clone())
+                    .bearer_auth(self.token.expose_secret())
+                    .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+                    .header("X-GitHub-Api-Version", "2022-11-28")
+                    .json(body)
+            })
+            .await
+            .map_err(|e| GithubError::Transport { call: call.to_owned(), reason: e.without_url().to_string() })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| GithubError::Transport { call: call.to_owned(), reason: e.without_url().to_string() })?;
+        if !status.is_success() {
+            let detail = error_detail(&bytes);
+            return Err(match status {
+                StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
+                    GithubError::NoPermission { call: call.to_owned(), status: status.as_u16(), detail }
+                }
+                _ => GithubError::Status { call: call.to_owned(), status: status.as_u16(), detail },
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| GithubError::Decode { call: call.to_owned(), reason: e.to_string() })
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.api_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+}
+
+/// GitHub's `message`, plus the first validation error, shortened to one line.
+fn error_detail(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Body {
+        message: Option<String>,
+        #[serde(default)]
+        errors: Vec<serde_json::Value>,
+    }
+    let Ok(body) = serde_json::from_slice::<Body>(body) else { return String::new() };
+    let mut text = body.message.unwrap_or_default();
+    if let Some(first) = body.errors.first() {
+        let first = first.as_str().map_or_else(|| first.to_string(), str::to_owned);
+        text = format!("{text}: {first}");
+    }
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
+    if text.is_empty() { text } else { format!(" ({text})") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_parsing() {
+        assert_eq!(Repository::parse("acme/webapp"), Some(Repository { owner: "acme".into(), name: "webapp".into() }));
+        assert_eq!(Repository::parse("acme"), None);
+        assert_eq!(Repository::parse("a/b/c"), None);
+        assert_eq!(Repository::parse("/b"), None);
+    }
+
+    #[test]
+    fn error_detail_reads_validation_errors() {
+        let body = br#"{"message":"Invalid request.","errors":["Only 65535 characters are allowed; 85289 were supplied."]}"#;
+        assert_eq!(error_detail(body), " (Invalid request.: Only 65535 characters are allowed; 85289 were supplied.)");
+        assert_eq!(error_detail(b"not json"), "");
+    }
+}

@@ -1,0 +1,8 @@
+//! The GitHub side: the Checks API, the Actions runtime (outputs, job summary, workflow
+//! commands) and the event that triggered the workflow.
+
+mod checks;
+pub mod event;
+pub mod runtime;
+
+pub use checks::{CheckRun, CheckRunOutput, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository};

@@ -1,0 +1,126 @@
+//! The GitHub Actions runtime: step outputs (`GITHUB_OUTPUT`), the job summary
+//! (`GITHUB_STEP_SUMMARY`) and workflow commands on stdout (`::warning::`, `::group::`, …).
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::report::text::truncate_markdown;
+
+/// The runtime files of this step; `None` outside Actions (a shell), where writes are skipped.
+#[derive(Debug, Clone, Default)]
+pub struct Runtime {
+    pub output_file: Option<PathBuf>,
+    pub summary_file: Option<PathBuf>,
+}
+
+impl Runtime {
+    /// Appends step outputs. A value with a line break uses the heredoc form with a random
+    /// delimiter, so no value can forge another output.
+    pub fn set_outputs(&self, outputs: &[(&str, String)]) -> io::Result<()> {
+        let Some(path) = &self.output_file else { return Ok(()) };
+        let mut text = String::new();
+        for (name, value) in outputs {
+            if value.contains(['\n', '\r']) {
+                let delimiter = format!("ghadelimiter_{:016x}", fastrand::u64(..));
+                text.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
+            } else {
+                text.push_str(&format!("{name}={value}\n"));
+            }
+        }
+        append(path, &text)
+    }
+
+    /// Appends Markdown to the job summary, cut to the 1 MiB the runner accepts per step.
+    pub fn append_summary(&self, markdown: &str) -> io::Result<()> {
+        let Some(path) = &self.summary_file else { return Ok(()) };
+        let existing = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
+        let room = crate::report::MAX_JOB_SUMMARY_BYTES.saturating_sub(existing + 1);
+        let markdown = truncate_markdown(markdown, room, "_Summary cut to GitHub's 1 MiB limit._");
+        append(path, &format!("{markdown}\n"))
+    }
+}
+
+fn append(path: &Path, text: &str) -> io::Result<()> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Escapes a workflow command's message (actions/runner `ActionCommand.cs`).
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `::warning::message`.
+pub fn warning(message: &str) -> String {
+    format!("::warning::{}", escape_data(message))
+}
+
+/// `::notice::message`.
+pub fn notice(message: &str) -> String {
+    format!("::notice::{}", escape_data(message))
+}
+
+/// `::error::message`.
+pub fn error(message: &str) -> String {
+    format!("::error::{}", escape_data(message))
+}
+
+/// `::error file=…,line=…,title=…::message`: an annotation without the Checks API.
+pub fn file_error(file: &str, line: u32, title: &str, message: &str) -> String {
+    format!(
+        "::error file={},line={line},title={}::{}",
+        escape_property(file),
+        escape_property(title),
+        escape_data(message)
+    )
+}
+
+/// `::group::title`; close it with [`END_GROUP`].
+pub fn group(title: &str) -> String {
+    format!("::group::{}", escape_data(title))
+}
+
+pub const END_GROUP: &str = "::endgroup::";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_follows_the_runner() {
+        assert_eq!(escape_data("50% done\nnext\r"), "50%25 done%0Anext%0D");
+        assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
+        assert_eq!(
+            file_error("tests/a.ts", 4, "t: x, y", "line1\nline2"),
+            "::error file=tests/a.ts,line=4,title=t%3A x%2C y::line1%0Aline2"
+        );
+    }
+
+    #[test]
+    fn outputs_use_heredocs_for_multiline_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime { output_file: Some(dir.path().join("out")), summary_file: None };
+        runtime.set_outputs(&[("a", "1".into()), ("b", "x\ny".into())]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("a=1"));
+        let opener = lines.next().unwrap();
+        let delimiter = opener.strip_prefix("b<<").unwrap();
+        assert_eq!(lines.collect::<Vec<_>>(), vec!["x", "y", delimiter]);
+    }
+
+    #[test]
+    fn summary_is_capped_at_one_mebibyte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary");
+        let runtime = Runtime { output_file: None, summary_file: Some(path.clone()) };
+        runtime.append_summary(&"line of text\n".repeat(200_000)).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() <= 1024 * 1024);
+    }
+}

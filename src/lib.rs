@@ -1,0 +1,23 @@
+//! currents-bridge: connect the Currents test dashboard (currents.dev) with GitHub.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library. Each module owns one job; see
+//! `DESIGN.md` in the project's shared folder for the contract and the data flow:
+//!
+//! - [`cli`] parses flags and the environment into validated, typed configuration. No other
+//!   module reads the environment.
+//! - [`ci_build_id`] derives the Currents ciBuildId of a GitHub workflow run.
+//! - [`retry`] is the one retry policy for outbound HTTP calls.
+//! - [`currents`] talks to the Currents REST API.
+//! - [`report`] turns a Currents run into a [`report::Report`] and renders it; it knows nothing
+//!   of HTTP.
+//! - [`github`] talks to GitHub: the Checks API and the Actions runtime files and commands.
+//! - [`action`] wires the above into the `report` and `cancel` commands.
+#![forbid(unsafe_code)]
+
+pub mod action;
+pub mod ci_build_id;
+pub mod cli;
+pub mod currents;
+pub mod github;
+pub mod report;
+pub mod retry;

@@ -1,0 +1,45 @@
+//! The `currents-bridge` binary: parse the command line, set up logging, run the command, and
+//! map its outcome to the exit codes of the public contract.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use currents_bridge::action::{self, Exit};
+use currents_bridge::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(currents_bridge::cli::entrypoint_args(std::env::args_os()));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CURRENTS_BRIDGE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::Usage.code());
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Report(args) => action::report(args.into_config()?).await,
+            Command::Cancel(args) => action::cancel(args.into_config()?).await,
+            Command::Noop => Ok(Exit::Success),
+        }
+    });
+    // Leave the runtime first: abort paths may have tasks still winding down.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(error) => {
+            // A workflow command makes the error an annotation in Actions; a shell shows it as is.
+            println!("::error::{}", currents_bridge::github::runtime::escape_data(&error.to_string()));
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit().code())
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Per-test check-run annotations, within GitHub's limits: a title of at most 255 characters,
+//! a message and raw details of at most 64 KB each, and no characters above U+FFFF.
+
+use serde::Serialize;
+
+use super::text::{restrict_unicode, truncate_bytes, truncate_chars};
+use super::{Report, TestReport};
+
+/// GitHub's limit for an annotation's `title`, in characters.
+pub const MAX_TITLE_CHARS: usize = 255;
+
+/// GitHub documents 64 KB for `message` and `raw_details`; stay a little under it, as the
+/// established reporters do, so that escaping on GitHub's side cannot tip it over.
+pub const MAX_MESSAGE_BYTES: usize = 64_000;
+
+/// The most annotations one report sends: 20 requests of 50. More would not be read, and
+/// GitHub's secondary rate limit allows about 80 content-creating requests a minute.
+pub const MAX_ANNOTATIONS: usize = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnnotationLevel {
+    Notice,
+    Warning,
+    Failure,
+}
+
+/// One annotation, shaped as the Checks API takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Annotation {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub annotation_level: AnnotationLevel,
+    pub title: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_details: Option<String>,
+}
+
+/// Failures (level `failure`), then spec errors (`failure`, line 1), then flaky tests
+/// (`warning`), at most [`MAX_ANNOTATIONS`]. `path_prefix` makes spec paths
+/// repository-relative (`--path-prefix`).
+pub fn annotations(report: &Report, path_prefix: &str) -> Vec<Annotation> {
+    let failures = report.failures.iter().map(|t| {
+        let message = t.error.as_ref().map_or_else(|| "Test failed".to_owned(), |e| e.message.clone());
+        test_annotation(t, path_prefix, AnnotationLevel::Failure, &t.title_path(), &message)
+    });
+    let problems = report.spec_problems.iter().map(|p| {
+        annotation(
+            join_path(path_prefix, &p.spec),
+            1,
+            AnnotationLevel::Failure,
+            &format!("{} failed", p.spec),
+            &p.message,
+            Some(format!("Currents: {}", p.spec_url)),
+        )
+    });
+    let flaky = report.flaky.iter().map(|t| {
+        let cause = t.error.as_ref().map_or(String::new(), |e| format!(":\n{}", e.message));
+        let message = format!("Flaky: passed after attempt {} of {} failed{cause}", t.attempt, t.attempts);
+        test_annotation(t, path_prefix, AnnotationLevel::Warning, &format!("Flaky: {}", t.title_path()), &message)
+    });
+    failures.chain(problems).chain(flaky).take(MAX_ANNOTATIONS).collect()
+}
+
+fn test_annotation(test: &TestReport, prefix: &str, level: AnnotationLevel, title: &str, message: &str) -> Annotation {
+    let mut details = Vec::new();
+    if let Some(error) = &test.error {
+        details.extend(error.frame.clone());
+        details.extend(error.stack.clone());
+    }
+    let mut links = vec![format!("Currents: {}", test.test_url)];
+    links.extend(test.media.iter().map(|m| format!("{} (expires 2 h after the report): {}", m.label, m.url)));
+    details.push(links.join("\n"));
+    annotation(join_path(prefix, &test.spec), test.line.unwrap_or(1), level, title, message, Some(details.join("\n\n")))
+}
+
+fn annotation(path: String, line: u32, level: AnnotationLevel, title: &str, message: &str, raw_details: Option<String>) -> Annotation {
+    let clean = |text: &str, max: usize| truncate_bytes(&restrict_unicode(text), max).to_owned();
+    Annotation {
+        path: restrict_unicode(&path),
+        start_line: line,
+        end_line: line,
+        annotation_level: level,
+        title: truncate_chars(&restrict_unicode(title), MAX_TITLE_CHARS),
+        message: clean(if message.trim().is_empty() { "Test failed" } else { message }, MAX_MESSAGE_BYTES),
+        raw_details: raw_details.map(|d| clean(&d, MAX_MESSAGE_BYTES)),
+    }
+}
+
+/// `prefix` + `spec`, with `./` and leading `/` removed: GitHub shows an annotation in the diff
+/// only for a repository-relative path.
+fn join_path(prefix: &str, spec: &str) -> String {
+    let clean = |p: &str| p.trim_start_matches("./").trim_start_matches('/').to_owned();
+    let prefix = clean(prefix);
+    let spec = clean(spec);
+    if prefix.is_empty() {
+        spec
+    } else {
+        format!("{}/{spec}", prefix.trim_end_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_repository_relative() {
+        assert_eq!(join_path("", "tests/a.spec.ts"), "tests/a.spec.ts");
+        assert_eq!(join_path("e2e", "tests/a.spec.ts"), "e2e/tests/a.spec.ts");
+        assert_eq!(join_path("./e2e/", "./tests/a.spec.ts"), "e2e/tests/a.spec.ts");
+        assert_eq!(join_path("/", "/abs.ts"), "abs.ts");
+    }
+
+    #[test]
+    fn fields_respect_github_limits() {
+        let title = "🎉".repeat(300);
+        let message = "é".repeat(40_000);
+        let a = annotation("p".into(), 1, AnnotationLevel::Failure, &title, &message, Some("😀".repeat(30_000)));
+        assert!(a.title.chars().count() <= MAX_TITLE_CHARS);
+        assert!(a.message.len() <= MAX_MESSAGE_BYTES);
+        let details = a.raw_details.unwrap();
+        assert!(details.len() <= MAX_MESSAGE_BYTES);
+        for field in [&a.title, &a.message, &details] {
+            assert!(field.chars().all(|c| (c as u32) <= 0xFFFF));
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Run + instances → [`Report`].
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use super::text::strip_ansi;
+use super::{Conclusion, ErrorReport, GroupSummary, MediaLink, Report, SpecProblem, TestReport, Totals};
+use crate::currents::models::{Attempt, Instance, InstanceId, InstanceResults, Platform, Run, Spec, Test, TestCounts, TestError, TestState};
+use crate::currents::run_url;
+
+/// Builds the report of `run`. `instances` holds the fetched details of the specs that have
+/// failures or flaky tests; `unavailable` says why a spec's details are missing (a failed
+/// fetch), and such specs are reported as spec problems rather than dropped.
+pub fn build(
+    run: &Run,
+    instances: &HashMap<InstanceId, Instance>,
+    unavailable: &HashMap<InstanceId, String>,
+    fetched_at: SystemTime,
+) -> Report {
+    let run_url = run_url(&run.run_id);
+    let mut failures = Vec::new();
+    let mut flaky = Vec::new();
+    let mut spec_problems = Vec::new();
+
+    for spec in run.specs.iter().filter(|s| s.needs_details()) {
+        let spec_url = format!("{run_url}/i/{}", spec.instance_id);
+        let results = instances.get(&spec.instance_id).and_then(|i| i.results.as_ref());
+        let Some(results) = results else {
+            let reason = unavailable
+                .get(&spec.instance_id)
+                .map_or("its test details were not available", String::as_str);
+            let (failed, flaky) = spec.results.as_ref().map_or((0, 0), |r| (r.stats.failures, r.stats.flaky.max(r.flaky)));
+            spec_problems.push(SpecProblem {
+                spec: spec.spec.clone(),
+                group_id: spec.group_id.clone(),
+                message: format!("{failed} failed and {flaky} flaky test(s) without detail: {reason}"),
+                spec_url,
+            });
+            continue;
+        };
+        if let Some(exception) = non_empty(results.exception.as_deref()) {
+            spec_problems.push(SpecProblem {
+                spec: spec.spec.clone(),
+                group_id: spec.group_id.clone(),
+                message: strip_ansi(exception).trim().to_owned(),
+                spec_url: spec_url.clone(),
+            });
+        }
+        for test in &results.tests {
+            if test.is_failed() {
+                failures.push(test_report(spec, results, test, &spec_url, true));
+            } else if test.is_flaky() {
+                flaky.push(test_report(spec, results, test, &spec_url, false));
+            }
+        }
+    }
+
+    let is_timeout = run.timeout.as_ref().is_some_and(|t| t.is_timeout);
+    Report {
+        run_id: run.run_id.to_string(),
+        run_url,
+        completion: run.completion_state.clone(),
+        status: run.status.clone(),
+        conclusion: Conclusion::of(&run.completion_state, &run.status, is_timeout),
+        totals: totals(run),
+        groups: run.groups.iter().map(|g| GroupSummary {
+            group_id: g.group_id.clone(),
+            platform: g.platform.as_ref().map(platform).unwrap_or_default(),
+            totals: counts(&g.tests),
+            specs_complete: g.instances.as_ref().map_or(0, |i| i.complete),
+            specs_overall: g.instances.as_ref().map_or(0, |i| i.overall),
+        }).collect(),
+        failures,
+        flaky,
+        spec_problems,
+        framework: framework(run),
+        branch: run.meta.commit.as_ref().and_then(|c| c.branch.clone()),
+        commit_sha: run.meta.commit.as_ref().and_then(|c| c.sha.clone()),
+        duration_ms: run.duration_ms,
+        fetched_at,
+    }
+}
+
+/// Totals over the groups, which carry the run's counters; over the specs when a response
+/// has no groups.
+fn totals(run: &Run) -> Totals {
+    let mut totals = Totals::default();
+    let all: Vec<&TestCounts> = if run.groups.is_empty() {
+        run.specs.iter().filter_map(|s| s.results.as_ref().map(|r| &r.stats)).collect()
+    } else {
+        run.groups.iter().map(|g| &g.tests).collect()
+    };
+    for c in all {
+        let t = counts(c);
+        totals.tests += t.tests;
+        totals.passed += t.passed;
+        totals.failed += t.failed;
+        totals.flaky += t.flaky;
+        totals.skipped += t.skipped;
+        totals.pending += t.pending;
+    }
+    totals
+}
+
+fn counts(c: &TestCounts) -> Totals {
+    Totals {
+        tests: c.overall.max(c.tests),
+        passed: c.passes,
+        failed: c.failures,
+        flaky: c.flaky,
+        skipped: c.skipped,
+        pending: c.pending,
+    }
+}
+
+fn platform(p: &Platform) -> String {
+    let os = [p.os_name.as_deref(), p.os_version.as_deref()];
+    let browser = [p.browser_name.as_deref(), p.browser_version.as_deref()];
+    let join = |parts: [Option<&str>; 2]| parts.into_iter().flatten().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+    [join(browser), join(os)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ")
+}
+
+fn framework(run: &Run) -> Option<String> {
+    let fw = run.meta.framework.as_ref();
+    let kind = fw.and_then(|f| f.kind.as_deref()).or(run.cypress_version.as_ref().map(|_| "cypress"))?;
+    let name = match kind.to_ascii_lowercase().as_str() {
+        "pw" | "playwright" => "Playwright",
+        "cypress" | "cy" => "Cypress",
+        "jest" => "Jest",
+        "vitest" => "Vitest",
+        "postman" => "Postman",
+        _ => kind,
+    };
+    let version = fw.and_then(|f| f.version.as_deref()).or(run.cypress_version.as_deref());
+    Some(match version {
+        Some(v) if !v.is_empty() => format!("{name} {v}"),
+        _ => name.to_owned(),
+    })
+}
+
+fn test_report(spec: &Spec, results: &InstanceResults, test: &Test, spec_url: &str, failed: bool) -> TestReport {
+    // The attempt whose error and media tell the story: the last failed one.
+    let index = test
+        .attempts
+        .iter()
+        .rposition(|a| a.state == TestState::Failed)
+        .unwrap_or(test.attempts.len().saturating_sub(1));
+    let attempt = test.attempts.get(index);
+    let error = attempt.and_then(|a| a.error.as_ref());
+    let mut error_report = error.map(error_report);
+    if error_report.is_none() && failed {
+        error_report = non_empty(test.display_error.as_deref()).map(|text| ErrorReport {
+            message: head_of_stack(&strip_ansi(text)),
+            failing_line: None,
+            frame: None,
+            stack: Some(strip_ansi(text)),
+        });
+    }
+    TestReport {
+        spec: spec.spec.clone(),
+        group_id: spec.group_id.clone(),
+        title: test.title.clone(),
+        test_url: format!("{spec_url}/test/{}", test.test_id),
+        attempt: index + 1,
+        attempts: test.attempts.len().max(1),
+        error: error_report,
+        media: media(results, test, index, attempt),
+        line: error.and_then(|e| line_in_spec(e, &spec.spec)),
+    }
+}
+
+fn error_report(error: &TestError) -> ErrorReport {
+    let stack = non_empty(error.stack.as_deref()).map(strip_ansi);
+    let message = non_empty(error.message.as_deref()).map(strip_ansi);
+    let name = non_empty(error.name.as_deref());
+    let head = stack.as_deref().map(head_of_stack).filter(|h| !h.is_empty());
+    let message = match (head, message) {
+        // The stack's head repeats the message and adds "Expected/Received" lines.
+        (Some(head), Some(msg)) if head.contains(msg.lines().next().unwrap_or_default()) => head,
+        (_, Some(msg)) => match name {
+            Some(name) if !msg.starts_with(name) => format!("{name}: {msg}"),
+            _ => msg,
+        },
+        (Some(head), None) => head,
+        (None, None) => name.unwrap_or("Error").to_owned(),
+    };
+    let frame = error
+        .code_frame
+        .as_ref()
+        .and_then(|f| non_empty(f.frame.as_deref()))
+        .map(strip_ansi);
+    ErrorReport {
+        failing_line: frame.as_deref().and_then(failing_line),
+        message,
+        frame,
+        stack,
+    }
+}
+
+/// The lines of a stack before its first `at …` frame.
+fn head_of_stack(stack: &str) -> String {
+    stack
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with("at "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
+}
+
+/// The code-frame line marked with `>`: `> 42 |   await expect(…)`.
+fn failing_line(frame: &str) -> Option<String> {
+    frame
+        .lines()
+        .find(|l| l.trim_start().starts_with('>'))
+        .map(|l| l.trim().to_owned())
+}
+
+/// The code frame's line, when its file is the spec itself (not a helper or page object).
+fn line_in_spec(error: &TestError, spec: &str) -> Option<u32> {
+    let frame = error.code_frame.as_ref()?;
+    let spec = spec.trim_start_matches("./");
+    let points_into_spec = [&frame.file, &frame.relative_file, &frame.original_file, &frame.absolute_file]
+        .into_iter()
+        .flatten()
+        .any(|file| {
+            let file = file.trim_start_matches("./");
+            file == spec || file.ends_with(&format!("/{spec}")) || spec.ends_with(&format!("/{file}"))
+        });
+    points_into_spec.then_some(frame.line?).filter(|&l| l > 0)
+}
+
+/// The media of one attempt, in reading order: screenshots, video, trace, attachments.
+fn media(results: &InstanceResults, test: &Test, index: usize, attempt: Option<&Attempt>) -> Vec<MediaLink> {
+    let of = |test_id: &Option<String>, attempt: &Option<usize>| {
+        test_id.as_deref() == Some(test.test_id.as_str()) && *attempt == Some(index)
+    };
+    let mut links = Vec::new();
+    let shots: Vec<&str> = results
+        .screenshots
+        .iter()
+        .filter(|s| of(&s.test_id, &s.test_attempt_index))
+        .filter_map(|s| s.screenshot_url.as_deref())
+        .collect();
+    for (n, url) in shots.iter().enumerate() {
+        let label = if shots.len() == 1 { "screenshot".to_owned() } else { format!("screenshot {}", n + 1) };
+        links.push(MediaLink { label, url: (*url).to_owned() });
+    }
+    if let Some(video) = results.videos.iter().find(|v| of(&v.test_id, &v.test_attempt_index)).and_then(|v| v.video_url.clone()) {
+        links.push(MediaLink { label: "video".into(), url: video });
+    } else if let Some(spec_video) = non_empty(results.video_url.as_deref()) {
+        // Cypress records one video per spec; the attempt's timestamp deep-links into it.
+        let link = match attempt.and_then(|a| a.video_timestamp) {
+            Some(ms) if ms >= 0.0 => {
+                let seconds = ms / 1000.0;
+                MediaLink {
+                    label: format!("video at {}:{:02}", (seconds / 60.0).floor(), (seconds % 60.0).floor()),
+                    url: format!("{spec_video}#t={seconds:.1}"),
+                }
+            }
+            _ => MediaLink { label: "spec video".into(), url: spec_video.to_owned() },
+        };
+        links.push(link);
+    }
+    if let Some(trace) = results.playwright_traces.iter().find(|t| of(&t.test_id, &t.test_attempt_index)).and_then(|t| t.trace_url.as_deref()) {
+        let viewer = url::form_urlencoded::Serializer::new(String::new()).append_pair("trace", trace).finish();
+        links.push(MediaLink { label: "trace".into(), url: format!("https://trace.playwright.dev/?{viewer}") });
+    }
+    for attachment in results.attachments.iter().filter(|a| of(&a.test_id, &a.test_attempt_index)) {
+        if let Some(url) = attachment.read_url.as_deref() {
+            let label = attachment.filename.clone().or(attachment.name.clone()).unwrap_or_else(|| "attachment".into());
+            links.push(MediaLink { label, url: url.to_owned() });
+        }
+    }
+    links
+}
+
+fn non_empty(text: Option<&str>) -> Option<&str> {
+    text.filter(|t| !t.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_line_is_the_marked_one() {
+        let frame = " 40 |   a();\n> 42 |   expect(x);\n    |   ^";
+        assert_eq!(failing_line(frame).as_deref(), Some("> 42 |   expect(x);"));
+        assert_eq!(failing_line("no marker"), None);
+    }
+
+    #[test]
+    fn line_only_when_the_frame_points_into_the_spec() {
+        let error = |file: &str| TestError {
+            code_frame: Some(crate::currents::models::CodeFrame { line: Some(42), file: Some(file.into()), ..Default::default() }),
+            ..Default::default()
+        };
+        assert_eq!(line_in_spec(&error("/home/runner/work/w/w/tests/a.spec.ts"), "tests/a.spec.ts"), Some(42));
+        assert_eq!(line_in_spec(&error("/home/runner/work/w/w/tests/pages/cart.ts"), "tests/a.spec.ts"), None);
+        assert_eq!(line_in_spec(&error("/x/other-tests/a.spec.ts"), "tests/a.spec.ts"), None);
+    }
+
+    #[test]
+    fn stack_head_stops_at_frames() {
+        assert_eq!(head_of_stack("Error: x\n\nExpected: 1\n    at foo (a.ts:1:1)\n    at bar"), "Error: x\n\nExpected: 1");
+    }
+}

@@ -1,0 +1,256 @@
+//! Markdown renderings of a [`Report`]: the check run's output and the job summary.
+//!
+//! Failures come first, each a self-contained block with its fences closed, added while they
+//! fit the byte budget; the rest are counted in a note, and listed compactly in the check's
+//! `text`. A final [`truncate_markdown`] guarantees the limit whatever the input.
+
+use std::fmt::Write as _;
+
+use super::text::{code_block, escape_markdown, truncate_bytes, truncate_markdown};
+use super::{Conclusion, Report, SpecProblem, TestReport};
+
+/// GitHub's limit for a check run's `output.summary` and `output.text`, enforced in UTF-8
+/// bytes because GitHub's 422s count bytes.
+pub const MAX_CHECK_OUTPUT_BYTES: usize = 65_535;
+
+/// GitHub's limit for one step's `$GITHUB_STEP_SUMMARY` (the runner skips a larger upload).
+pub const MAX_JOB_SUMMARY_BYTES: usize = 1024 * 1024;
+
+/// The most of one error shown in a summary: the message and its "Expected/Received" lines
+/// fit; a 50 KB stack does not crowd out the other failures (it stays in the annotation).
+const MAX_ERROR_BYTES: usize = 3_000;
+
+/// The flaky list takes at most this much of a summary, so failures keep the room.
+const MAX_FLAKY_BYTES: usize = 12_000;
+
+/// What the check run shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutput {
+    /// `2 failed, 1 flaky, 9 passed, 1 skipped`.
+    pub title: String,
+    pub summary: String,
+    /// The full list of failed tests, when the summary had no room for all of them.
+    pub text: Option<String>,
+}
+
+/// The check run's output.
+pub fn check_output(report: &Report) -> CheckOutput {
+    let (summary, shown) = render_body(report, MAX_CHECK_OUTPUT_BYTES);
+    let text = (shown < report.failures.len()).then(|| all_failures(report, MAX_CHECK_OUTPUT_BYTES));
+    CheckOutput { title: title(report), summary, text }
+}
+
+/// The job summary: a heading, then the same body with the room of a step summary.
+pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
+    let mut heading = format!("## {} Currents: {}\n\n", icon(report.conclusion), title(report));
+    if let Some(url) = check_url {
+        let _ = writeln!(heading, "[View the check run]({url})\n");
+    }
+    let (body, _) = render_body(report, MAX_JOB_SUMMARY_BYTES - heading.len());
+    heading + &body
+}
+
+fn title(report: &Report) -> String {
+    let headline = report.totals.headline();
+    match report.conclusion {
+        Conclusion::Cancelled => format!("Cancelled: {headline}"),
+        Conclusion::TimedOut => format!("Timed out: {headline}"),
+        _ => headline,
+    }
+}
+
+fn icon(conclusion: Conclusion) -> &'static str {
+    match conclusion {
+        Conclusion::Success => "✅",
+        Conclusion::Failure => "❌",
+        Conclusion::Cancelled => "🚫",
+        Conclusion::TimedOut => "⏱️",
+        Conclusion::Neutral => "ℹ️",
+    }
+}
+
+/// The body within `limit` bytes, and how many failures it shows in full.
+fn render_body(report: &Report, limit: usize) -> (String, usize) {
+    let head = head(report);
+    let tail = tail(report);
+    let mut out = head;
+    let mut shown = 0;
+
+    if !report.failures.is_empty() {
+        let _ = write!(out, "### ❌ Failed tests ({})\n\n", report.failures.len());
+        // Room for the note about left-out failures.
+        let note_room = 200;
+        for failure in &report.failures {
+            let block = failure_block(failure);
+            if out.len() + block.len() + tail.len() + note_room > limit {
+                break;
+            }
+            out.push_str(&block);
+            shown += 1;
+        }
+        let omitted = report.failures.len() - shown;
+        if omitted > 0 {
+            let _ = write!(
+                out,
+                "_{omitted} more failed test{} not shown here: see the full list below the summary, or [the run on Currents]({})._\n\n",
+                if omitted == 1 { " is" } else { "s are" },
+                report.run_url
+            );
+        }
+    }
+    out.push_str(&tail);
+    let note = format!("_Report cut to fit GitHub's limit; see [the run on Currents]({})._", report.run_url);
+    (truncate_markdown(&out, limit, &note), shown)
+}
+
+fn head(report: &Report) -> String {
+    let mut out = format!(
+        "**{} {}** · [Run {} on Currents]({})\n\n",
+        icon(report.conclusion),
+        title(report),
+        escape_markdown(&report.run_id),
+        report.run_url
+    );
+    let mut facts: Vec<String> = Vec::new();
+    if let Some(framework) = &report.framework {
+        facts.push(escape_markdown(framework));
+    }
+    if let Some(ms) = report.duration_ms.filter(|ms| *ms > 0.0) {
+        let seconds = std::time::Duration::from_secs((ms / 1000.0).round() as u64);
+        facts.push(format!("⏱ {}", humantime::format_duration(seconds)));
+    }
+    if let Some(branch) = report.branch.as_deref().filter(|b| !b.is_empty()) {
+        facts.push(format!("branch {}", escape_markdown(branch)));
+    }
+    if let Some(sha) = report.commit_sha.as_deref().filter(|s| !s.is_empty()) {
+        facts.push(format!("commit {}", escape_markdown(truncate_bytes(sha, 7))));
+    }
+    if !facts.is_empty() {
+        out.push_str(&facts.join(" · "));
+        out.push_str("\n\n");
+    }
+    if report.failures.is_empty() && report.spec_problems.is_empty() && report.totals.failed == 0 {
+        out.push_str("No test failed.\n\n");
+    }
+    out
+}
+
+fn failure_block(test: &TestReport) -> String {
+    let mut out = format!("#### {} › {}\n\n", escape_markdown(&test.spec), escape_markdown(&test.title_path()));
+    if let Some(error) = &test.error {
+        let mut shown = truncate_bytes(&error.message, MAX_ERROR_BYTES).to_owned();
+        if shown.len() < error.message.len() {
+            shown.push_str("\n…");
+        }
+        if let Some(line) = &error.failing_line {
+            shown.push_str("\n\n");
+            shown.push_str(truncate_bytes(line, 500));
+        }
+        out.push_str(&code_block(&shown));
+        out.push('\n');
+    }
+    out.push_str(&links_line(test, true));
+    out.push_str("\n\n");
+    out
+}
+
+fn links_line(test: &TestReport, with_attempt: bool) -> String {
+    let mut parts = vec![format!("[Open in Currents]({})", test.test_url)];
+    if with_attempt && test.attempts > 1 {
+        parts.push(format!("attempt {} of {}", test.attempt, test.attempts));
+    }
+    parts.extend(test.media.iter().map(|m| format!("[{}]({})", escape_markdown(&m.label), m.url)));
+    parts.join(" · ")
+}
+
+fn spec_problem_line(problem: &SpecProblem) -> String {
+    format!(
+        "- **{}**: {} · [Open in Currents]({})\n",
+        escape_markdown(&problem.spec),
+        escape_markdown(truncate_bytes(&problem.message, 1_000)),
+        problem.spec_url
+    )
+}
+
+/// Spec errors, flaky tests, the per-group table and the media note.
+fn tail(report: &Report) -> String {
+    let mut out = String::new();
+    if !report.spec_problems.is_empty() {
+        let _ = write!(out, "### ⚠️ Spec errors ({})\n\n", report.spec_problems.len());
+        for problem in &report.spec_problems {
+            out.push_str(&spec_problem_line(problem));
+        }
+        out.push('\n');
+    }
+    if !report.flaky.is_empty() {
+        let _ = write!(out, "### 🔁 Flaky tests ({})\n\n", report.flaky.len());
+        let start = out.len();
+        for (n, test) in report.flaky.iter().enumerate() {
+            let line = format!(
+                "- {} › {} · passed after attempt {} failed · {}\n",
+                escape_markdown(&test.spec),
+                escape_markdown(&test.title_path()),
+                test.attempt,
+                links_line(test, false)
+            );
+            if out.len() - start + line.len() > MAX_FLAKY_BYTES {
+                let _ = writeln!(out, "- _and {} more, see [the run on Currents]({})_", report.flaky.len() - n, report.run_url);
+                break;
+            }
+            out.push_str(&line);
+        }
+        out.push('\n');
+    }
+    if !report.groups.is_empty() {
+        out.push_str("### Results by group\n\n| Group | Platform | Passed | Failed | Flaky | Skipped | Pending | Specs |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for g in &report.groups {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {}/{} |",
+                escape_markdown(&g.group_id),
+                escape_markdown(&g.platform),
+                g.totals.passed,
+                g.totals.failed,
+                g.totals.flaky,
+                g.totals.skipped,
+                g.totals.pending,
+                g.specs_complete,
+                g.specs_overall
+            );
+        }
+        out.push('\n');
+    }
+    let has_media = report.failures.iter().chain(&report.flaky).any(|t| !t.media.is_empty());
+    if has_media {
+        let _ = write!(
+            out,
+            "<sub>Screenshot, video, trace and attachment links are signed by Currents and expire 2 h after this report fetched the run ({}). The Currents links do not expire.</sub>\n",
+            humantime::format_rfc3339_seconds(report.fetched_at)
+        );
+    }
+    out
+}
+
+/// Every failed test on one line each, for the check's `text`.
+fn all_failures(report: &Report, limit: usize) -> String {
+    let mut out = format!("### All failed tests ({})\n\n", report.failures.len());
+    for (n, test) in report.failures.iter().enumerate() {
+        let line = format!(
+            "- {} › {} · [Open in Currents]({})\n",
+            escape_markdown(&test.spec),
+            escape_markdown(&test.title_path()),
+            test.test_url
+        );
+        if out.len() + line.len() + 200 > limit {
+            let _ = writeln!(
+                out,
+                "\n_{} more failed tests are not listed: see [the run on Currents]({})._",
+                report.failures.len() - n,
+                report.run_url
+            );
+            break;
+        }
+        out.push_str(&line);
+    }
+    out
+}

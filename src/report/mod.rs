@@ -1,0 +1,201 @@
+//! From a Currents run and its instances to a [`Report`], and from a report to what GitHub
+//! shows: the check run's title, summary, text and annotations, and the job summary.
+//!
+//! Pure functions over model values: no HTTP, no files, no clock (the caller passes the time
+//! the run was fetched), so everything here is tested with fixtures and snapshots.
+
+mod annotations;
+mod build;
+mod markdown;
+pub mod text;
+
+use std::time::SystemTime;
+
+pub use annotations::{Annotation, AnnotationLevel, annotations};
+pub use build::build;
+pub use markdown::{CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, job_summary};
+
+use crate::currents::models::{CompletionState, RunStatus};
+
+/// Everything a reader needs to know about one Currents run, failures first.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub run_id: String,
+    /// The dashboard page of the run.
+    pub run_url: String,
+    pub completion: CompletionState,
+    pub status: RunStatus,
+    pub conclusion: Conclusion,
+    pub totals: Totals,
+    pub groups: Vec<GroupSummary>,
+    /// Failed tests, in spec order.
+    pub failures: Vec<TestReport>,
+    /// Tests that passed after a failed attempt.
+    pub flaky: Vec<TestReport>,
+    /// Specs that failed without test-level detail: the spec crashed, or its instance could
+    /// not be read.
+    pub spec_problems: Vec<SpecProblem>,
+    /// e.g. `Playwright 1.55.0`.
+    pub framework: Option<String>,
+    pub branch: Option<String>,
+    pub commit_sha: Option<String>,
+    pub duration_ms: Option<f64>,
+    /// When the run was read from Currents; its signed media links expire 2 h later.
+    pub fetched_at: SystemTime,
+}
+
+/// A check run's conclusion, from the run's completion state and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conclusion {
+    Success,
+    Failure,
+    Cancelled,
+    TimedOut,
+    /// A state this version does not know: neither green nor red.
+    Neutral,
+}
+
+impl Conclusion {
+    /// The Checks API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+            Self::Neutral => "neutral",
+        }
+    }
+
+    /// PASSED → success, FAILED → failure, CANCELED → cancelled, TIMEOUT → timed_out. The
+    /// completion state wins over the status: a cancelled run that was failing is cancelled.
+    pub fn of(completion: &CompletionState, status: &RunStatus, is_timeout: bool) -> Self {
+        match (completion, status) {
+            (CompletionState::Canceled, _) | (_, RunStatus::Canceled) => Self::Cancelled,
+            (CompletionState::Timeout, _) | (_, RunStatus::TimedOut) => Self::TimedOut,
+            _ if is_timeout => Self::TimedOut,
+            (_, RunStatus::Passed) => Self::Success,
+            (_, RunStatus::Failed | RunStatus::Failing) => Self::Failure,
+            _ => Self::Neutral,
+        }
+    }
+}
+
+/// Test counts over all groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub tests: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub flaky: u64,
+    pub skipped: u64,
+    pub pending: u64,
+}
+
+impl Totals {
+    /// `2 failed, 1 flaky, 9 passed, 1 skipped`: the non-zero counts, worst first.
+    pub fn headline(&self) -> String {
+        let parts: Vec<String> = [
+            (self.failed, "failed"),
+            (self.flaky, "flaky"),
+            (self.passed, "passed"),
+            (self.skipped, "skipped"),
+            (self.pending, "pending"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, label)| format!("{n} {label}"))
+        .collect();
+        if parts.is_empty() { "no tests recorded".to_owned() } else { parts.join(", ") }
+    }
+}
+
+/// One row of the per-group table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub group_id: String,
+    pub platform: String,
+    pub totals: Totals,
+    pub specs_complete: u64,
+    pub specs_overall: u64,
+}
+
+/// A failed or flaky test.
+#[derive(Debug, Clone)]
+pub struct TestReport {
+    pub spec: String,
+    pub group_id: String,
+    /// Describe path and test name.
+    pub title: Vec<String>,
+    /// The dashboard page of the test.
+    pub test_url: String,
+    /// 1-based number of the attempt the error and media come from.
+    pub attempt: usize,
+    pub attempts: usize,
+    pub error: Option<ErrorReport>,
+    pub media: Vec<MediaLink>,
+    /// Where the error points in the spec file, when the code frame says so.
+    pub line: Option<u32>,
+}
+
+impl TestReport {
+    /// `checkout › applies a 10% coupon`.
+    pub fn title_path(&self) -> String {
+        self.title.join(" › ")
+    }
+}
+
+/// An error, stripped of ANSI colour codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// The error's first lines: name, message and any "Expected/Received" block before the
+    /// stack frames.
+    pub message: String,
+    /// The line of the code frame marked with `>`.
+    pub failing_line: Option<String>,
+    /// The whole code frame.
+    pub frame: Option<String>,
+    pub stack: Option<String>,
+}
+
+/// A link to a screenshot, video, trace or attachment. Signed; it expires 2 h after the fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaLink {
+    pub label: String,
+    pub url: String,
+}
+
+/// A spec that failed without test-level detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    pub spec: String,
+    pub group_id: String,
+    pub message: String,
+    pub spec_url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conclusion_mapping() {
+        use CompletionState as C;
+        use RunStatus as S;
+        assert_eq!(Conclusion::of(&C::Complete, &S::Passed, false), Conclusion::Success);
+        assert_eq!(Conclusion::of(&C::Complete, &S::Failed, false), Conclusion::Failure);
+        assert_eq!(Conclusion::of(&C::Canceled, &S::Failing, false), Conclusion::Cancelled);
+        assert_eq!(Conclusion::of(&C::Timeout, &S::Running, false), Conclusion::TimedOut);
+        assert_eq!(Conclusion::of(&C::Complete, &S::Passed, true), Conclusion::TimedOut);
+        assert_eq!(Conclusion::of(&C::parse("cancelled"), &S::parse("passed"), false), Conclusion::Cancelled);
+        assert_eq!(Conclusion::of(&C::Complete, &S::Other("NEW".into()), false), Conclusion::Neutral);
+        assert_eq!(Conclusion::TimedOut.as_str(), "timed_out");
+    }
+
+    #[test]
+    fn headline_lists_non_zero_counts_worst_first() {
+        let totals = Totals { tests: 13, passed: 9, failed: 2, flaky: 1, skipped: 1, pending: 0 };
+        assert_eq!(totals.headline(), "2 failed, 1 flaky, 9 passed, 1 skipped");
+        assert_eq!(Totals::default().headline(), "no tests recorded");
+    }
+}
