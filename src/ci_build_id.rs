@@ -80,7 +80,11 @@ mod tests {
 
     #[test]
     fn follows_the_documented_template() {
-        let id = github_ci_build_id("acme/webapp", GithubRunId::new(9876543210), RunAttempt::new(1));
+        let id = github_ci_build_id(
+            "acme/webapp",
+            GithubRunId::new(9876543210),
+            RunAttempt::new(1),
+        );
         assert_eq!(id.as_str(), "acme/webapp-9876543210-1");
     }
 
@@ -96,6 +100,9 @@ mod tests {
     fn an_empty_explicit_id_means_unset() {
         assert_eq!(CiBuildId::new(""), None);
         assert_eq!(CiBuildId::new("  "), None);
-        assert_eq!(CiBuildId::new("custom-1").map(|c| c.to_string()), Some("custom-1".into()));
+        assert_eq!(
+            CiBuildId::new("custom-1").map(|c| c.to_string()),
+            Some("custom-1".into())
+        );
     }
 }

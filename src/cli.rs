@@ -52,7 +52,7 @@ pub enum Command {
     /// step outputs.
     Report(Box<ReportArgs>),
     /// Cancel this workflow's Currents run.
-    Cancel(CancelArgs),
+    Cancel(Box<CancelArgs>),
     /// Do nothing. The action's pre step runs it so that its post step is always registered.
     #[command(hide = true)]
     Noop,
@@ -65,7 +65,12 @@ pub struct CurrentsArgs {
     #[arg(long, env = "CURRENTS_API_URL", value_name = "URL")]
     pub api_url: Option<String>,
     /// Currents API key (Organization > API Keys). Never logged.
-    #[arg(long, env = "CURRENTS_API_KEY", hide_env_values = true, value_name = "KEY")]
+    #[arg(
+        long,
+        env = "CURRENTS_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub api_key: Option<String>,
     /// Currents project id
     #[arg(long, env = "CURRENTS_PROJECT_ID", value_name = "ID")]
@@ -106,7 +111,12 @@ pub struct ReportArgs {
     #[arg(long, env = "GITHUB_API_URL", value_name = "URL")]
     pub github_api_url: Option<String>,
     /// Token that may write check runs (`permissions: checks: write`). Never logged.
-    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub github_token: Option<String>,
     /// Name of the check run [default: Currents]
     #[arg(long, env = "CURRENTS_CHECK_NAME", value_name = "NAME")]
@@ -174,17 +184,25 @@ fn parse_bool(name: &str, value: Option<String>, default: bool) -> Result<bool, 
     }
 }
 
-fn parse_duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+fn parse_duration(
+    name: &str,
+    value: Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     match set(value) {
         None => Ok(default),
-        Some(v) => humantime::parse_duration(&v)
-            .map_err(|e| bad(format!("{name} must be a duration such as 10m or 30s, not {v:?} ({e})"))),
+        Some(v) => humantime::parse_duration(&v).map_err(|e| {
+            bad(format!(
+                "{name} must be a duration such as 10m or 30s, not {v:?} ({e})"
+            ))
+        }),
     }
 }
 
 fn parse_url(name: &str, value: Option<String>, default: &str) -> Result<Url, ConfigError> {
     let raw = set(value).unwrap_or_else(|| default.to_owned());
-    let url = Url::parse(&raw).map_err(|e| bad(format!("{name} must be an http(s) URL, not {raw:?} ({e})")))?;
+    let url = Url::parse(&raw)
+        .map_err(|e| bad(format!("{name} must be an http(s) URL, not {raw:?} ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad(format!("{name} must be an http(s) URL, not {raw:?}")));
     }
@@ -197,12 +215,19 @@ fn secret(value: Option<String>) -> Option<SecretString> {
 
 /// The workflow run's id and attempt, validated.
 fn github_run(args: &GithubRunArgs) -> Result<Option<(GithubRunId, RunAttempt)>, ConfigError> {
-    let (Some(id), attempt) = (set(args.github_run_id.clone()), set(args.github_run_attempt.clone())) else {
+    let (Some(id), attempt) = (
+        set(args.github_run_id.clone()),
+        set(args.github_run_attempt.clone()),
+    ) else {
         return Ok(None);
     };
-    let id = id.parse().map_err(|_| bad(format!("GITHUB_RUN_ID must be a number, not {id:?}")))?;
+    let id = id
+        .parse()
+        .map_err(|_| bad(format!("GITHUB_RUN_ID must be a number, not {id:?}")))?;
     let attempt = match attempt {
-        Some(a) => a.parse().map_err(|_| bad(format!("GITHUB_RUN_ATTEMPT must be a number, not {a:?}")))?,
+        Some(a) => a
+            .parse()
+            .map_err(|_| bad(format!("GITHUB_RUN_ATTEMPT must be a number, not {a:?}")))?,
         None => 1,
     };
     Ok(Some((GithubRunId::new(id), RunAttempt::new(attempt))))
@@ -211,7 +236,10 @@ fn github_run(args: &GithubRunArgs) -> Result<Option<(GithubRunId, RunAttempt)>,
 impl GithubRunArgs {
     fn runtime(&self) -> Runtime {
         let path = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
-        Runtime { output_file: path(&self.github_output), summary_file: path(&self.github_step_summary) }
+        Runtime {
+            output_file: path(&self.github_output),
+            summary_file: path(&self.github_step_summary),
+        }
     }
 }
 
@@ -221,7 +249,11 @@ impl CurrentsArgs {
             bad("the Currents API key is missing: set the api-key input or CURRENTS_API_KEY (Currents: Organization > API Keys)")
         })?;
         Ok(CurrentsConfig {
-            api_url: parse_url("--api-url (CURRENTS_API_URL)", self.api_url.clone(), DEFAULT_API_URL)?,
+            api_url: parse_url(
+                "--api-url (CURRENTS_API_URL)",
+                self.api_url.clone(),
+                DEFAULT_API_URL,
+            )?,
             api_key,
             retry: RetryPolicy::ACTION,
         })
@@ -230,9 +262,15 @@ impl CurrentsArgs {
 
 /// Which run `report` reads.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant, reason = "built once per process")]
 pub enum RunSource {
     /// From the Currents API, waiting for it to complete.
-    Api { currents: CurrentsConfig, target: RunTarget, wait_timeout: Duration, poll_interval: Duration },
+    Api {
+        currents: CurrentsConfig,
+        target: RunTarget,
+        wait_timeout: Duration,
+        poll_interval: Duration,
+    },
     /// From saved responses in a directory (`--from-dir`).
     Dir(PathBuf),
 }
@@ -241,11 +279,15 @@ pub enum RunSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunTarget {
     Id(RunId),
-    CiBuild { project_id: ProjectId, ci_build_id: CiBuildId },
+    CiBuild {
+        project_id: ProjectId,
+        ci_build_id: CiBuildId,
+    },
 }
 
 /// Where `report` publishes.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant, reason = "built once per process")]
 pub enum Publish {
     /// Print the check's title, summary and annotation count; write nothing.
     DryRun,
@@ -284,7 +326,11 @@ pub struct ReportConfig {
 
 impl ReportArgs {
     pub fn into_config(self) -> Result<ReportConfig, ConfigError> {
-        let dry_run = parse_bool("--dry-run (CURRENTS_DRY_RUN)", self.currents.dry_run.clone(), false)?;
+        let dry_run = parse_bool(
+            "--dry-run (CURRENTS_DRY_RUN)",
+            self.currents.dry_run.clone(),
+            false,
+        )?;
         let github_run = github_run(&self.run)?;
         let repository = set(self.run.github_repository.clone());
         let mut cancel_on_abort = None;
@@ -299,26 +345,47 @@ impl ReportArgs {
                         let project_id = set(self.currents.project_id.clone()).ok_or_else(|| {
                             bad("the Currents project id is missing: set the project-id input or CURRENTS_PROJECT_ID (or give run-id)")
                         })?;
-                        let ci_build_id = match set(self.currents.ci_build_id.clone()).and_then(CiBuildId::new) {
+                        let ci_build_id = match set(self.currents.ci_build_id.clone())
+                            .and_then(CiBuildId::new)
+                        {
                             Some(id) => id,
                             None => match (&repository, github_run) {
-                                (Some(repo), Some((id, attempt))) => github_ci_build_id(repo, id, attempt),
-                                _ => return Err(bad(
-                                    "cannot derive the ciBuildId outside GitHub Actions: set --ci-build-id (CURRENTS_CI_BUILD_ID) or --run-id (CURRENTS_RUN_ID)",
-                                )),
+                                (Some(repo), Some((id, attempt))) => {
+                                    github_ci_build_id(repo, id, attempt)
+                                }
+                                _ => {
+                                    return Err(bad(
+                                        "cannot derive the ciBuildId outside GitHub Actions: set --ci-build-id (CURRENTS_CI_BUILD_ID) or --run-id (CURRENTS_RUN_ID)",
+                                    ));
+                                }
                             },
                         };
-                        RunTarget::CiBuild { project_id: ProjectId::new(project_id), ci_build_id }
+                        RunTarget::CiBuild {
+                            project_id: ProjectId::new(project_id),
+                            ci_build_id,
+                        }
                     }
                 };
-                if parse_bool("--cancel-on-abort (CURRENTS_CANCEL_ON_ABORT)", self.cancel_on_abort.clone(), true)? {
+                if parse_bool(
+                    "--cancel-on-abort (CURRENTS_CANCEL_ON_ABORT)",
+                    self.cancel_on_abort.clone(),
+                    true,
+                )? {
                     cancel_on_abort = cancel_target(&self.currents, github_run);
                 }
                 RunSource::Api {
                     currents,
                     target,
-                    wait_timeout: parse_duration("--wait-timeout (CURRENTS_WAIT_TIMEOUT)", self.wait_timeout.clone(), DEFAULT_WAIT_TIMEOUT)?,
-                    poll_interval: parse_duration("--poll-interval (CURRENTS_POLL_INTERVAL)", self.poll_interval.clone(), DEFAULT_POLL_INTERVAL)?,
+                    wait_timeout: parse_duration(
+                        "--wait-timeout (CURRENTS_WAIT_TIMEOUT)",
+                        self.wait_timeout.clone(),
+                        DEFAULT_WAIT_TIMEOUT,
+                    )?,
+                    poll_interval: parse_duration(
+                        "--poll-interval (CURRENTS_POLL_INTERVAL)",
+                        self.poll_interval.clone(),
+                        DEFAULT_POLL_INTERVAL,
+                    )?,
                 }
             }
         };
@@ -329,11 +396,18 @@ impl ReportArgs {
             let repository = repository.as_deref().ok_or_else(|| {
                 bad("GITHUB_REPOSITORY is not set: run inside GitHub Actions, or pass --dry-run to print the report")
             })?;
-            let repository = Repository::parse(repository)
-                .ok_or_else(|| bad(format!("GITHUB_REPOSITORY must look like owner/name, not {repository:?}")))?;
+            let repository = Repository::parse(repository).ok_or_else(|| {
+                bad(format!(
+                    "GITHUB_REPOSITORY must look like owner/name, not {repository:?}"
+                ))
+            })?;
             let client = match secret(self.github_token.clone()) {
                 Some(token) => Some(GithubConfig {
-                    api_url: parse_url("GITHUB_API_URL", self.github_api_url.clone(), DEFAULT_GITHUB_API_URL)?,
+                    api_url: parse_url(
+                        "GITHUB_API_URL",
+                        self.github_api_url.clone(),
+                        DEFAULT_GITHUB_API_URL,
+                    )?,
                     token,
                     retry: RetryPolicy::ACTION,
                 }),
@@ -345,7 +419,10 @@ impl ReportArgs {
                 sha: ShaSources {
                     explicit: set(self.sha.clone()),
                     event_name: set(self.event_name.clone()),
-                    event_path: self.event_path.clone().filter(|p| !p.as_os_str().is_empty()),
+                    event_path: self
+                        .event_path
+                        .clone()
+                        .filter(|p| !p.as_os_str().is_empty()),
                     github_sha: set(self.github_sha.clone()),
                 },
             }
@@ -357,13 +434,18 @@ impl ReportArgs {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| bad(format!("--fetch-concurrency must be a number from 1 to 64, not {n:?}")))?,
+                .ok_or_else(|| {
+                    bad(format!(
+                        "--fetch-concurrency must be a number from 1 to 64, not {n:?}"
+                    ))
+                })?,
         };
 
         Ok(ReportConfig {
             source,
             publish,
-            check_name: set(self.check_name.clone()).unwrap_or_else(|| DEFAULT_CHECK_NAME.to_owned()),
+            check_name: set(self.check_name.clone())
+                .unwrap_or_else(|| DEFAULT_CHECK_NAME.to_owned()),
             path_prefix: set(self.path_prefix.clone()).unwrap_or_default(),
             fail_on_test_failures: parse_bool(
                 "--fail-on-test-failures (CURRENTS_FAIL_ON_TEST_FAILURES)",
@@ -372,7 +454,11 @@ impl ReportArgs {
             )?,
             cancel_on_abort,
             fetch_concurrency,
-            runtime: if dry_run { Runtime::default() } else { self.run.runtime() },
+            runtime: if dry_run {
+                Runtime::default()
+            } else {
+                self.run.runtime()
+            },
         })
     }
 }
@@ -381,7 +467,10 @@ impl ReportArgs {
 /// ciBuildId scopes the cancel only when it was given explicitly together with a project id,
 /// as Currents' own action does: a guessed ciBuildId that does not match turns the cancel
 /// into a 404.
-fn cancel_target(args: &CurrentsArgs, github_run: Option<(GithubRunId, RunAttempt)>) -> Option<CancelTarget> {
+fn cancel_target(
+    args: &CurrentsArgs,
+    github_run: Option<(GithubRunId, RunAttempt)>,
+) -> Option<CancelTarget> {
     if let Some(id) = set(args.run_id.clone()) {
         return Some(CancelTarget::Run(RunId::new(id)));
     }
@@ -414,7 +503,11 @@ impl CancelArgs {
         Ok(CancelConfig {
             currents,
             target,
-            dry_run: parse_bool("--dry-run (CURRENTS_DRY_RUN)", self.currents.dry_run.clone(), false)?,
+            dry_run: parse_bool(
+                "--dry-run (CURRENTS_DRY_RUN)",
+                self.currents.dry_run.clone(),
+                false,
+            )?,
             runtime: self.run.runtime(),
         })
     }
@@ -423,6 +516,34 @@ impl CancelArgs {
 /// Whether a secret is set to something, without exposing it.
 pub fn is_set(secret: &SecretString) -> bool {
     !secret.expose_secret().is_empty()
+}
+
+/// The command line, with the action's pre and post entrypoints mapped onto commands.
+///
+/// A Docker action's `pre-entrypoint` and `post-entrypoint` get the same `args` as the main
+/// step, so they cannot select a command; the image links the binary under two more names
+/// instead: `currents-bridge-pre` does nothing (it only makes GitHub register the post step)
+/// and `currents-bridge-post` cancels.
+pub fn entrypoint_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let name = args
+        .first()
+        .and_then(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let command = match name.as_str() {
+        "currents-bridge-pre" => "noop",
+        "currents-bridge-post" => "cancel",
+        _ => return args,
+    };
+    args.truncate(1);
+    args.push(command.into());
+    args
 }
 
 #[cfg(test)]
@@ -440,11 +561,17 @@ mod tests {
 
     #[test]
     fn booleans_and_durations() {
-        assert_eq!(parse_bool("x", Some("".into()), true).unwrap(), true);
-        assert_eq!(parse_bool("x", Some("FALSE".into()), true).unwrap(), false);
+        assert!(parse_bool("x", Some("".into()), true).unwrap());
+        assert!(!parse_bool("x", Some("FALSE".into()), true).unwrap());
         assert!(parse_bool("x", Some("maybe".into()), true).is_err());
-        assert_eq!(parse_duration("x", Some("90s".into()), Duration::ZERO).unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("x", Some(" ".into()), Duration::from_secs(1)).unwrap(), Duration::from_secs(1));
+        assert_eq!(
+            parse_duration("x", Some("90s".into()), Duration::ZERO).unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("x", Some(" ".into()), Duration::from_secs(1)).unwrap(),
+            Duration::from_secs(1)
+        );
         assert!(parse_duration("x", Some("soon".into()), Duration::ZERO).is_err());
     }
 
@@ -458,12 +585,35 @@ mod tests {
     #[test]
     fn explicit_values_become_typed_config() {
         let config = report(&[
-            "--api-key", "k", "--project-id", "P", "--ci-build-id", "b-1", "--dry-run",
-            "--wait-timeout", "2m", "--path-prefix", "e2e/", "--fail-on-test-failures",
+            "--api-key",
+            "k",
+            "--project-id",
+            "P",
+            "--ci-build-id",
+            "b-1",
+            "--dry-run",
+            "--wait-timeout",
+            "2m",
+            "--path-prefix",
+            "e2e/",
+            "--fail-on-test-failures",
         ])
         .unwrap();
-        let RunSource::Api { target, wait_timeout, .. } = config.source else { panic!() };
-        assert_eq!(target, RunTarget::CiBuild { project_id: ProjectId::new("P"), ci_build_id: CiBuildId::new("b-1").unwrap() });
+        let RunSource::Api {
+            target,
+            wait_timeout,
+            ..
+        } = config.source
+        else {
+            panic!()
+        };
+        assert_eq!(
+            target,
+            RunTarget::CiBuild {
+                project_id: ProjectId::new("P"),
+                ci_build_id: CiBuildId::new("b-1").unwrap()
+            }
+        );
         assert_eq!(wait_timeout, Duration::from_secs(120));
         assert!(config.fail_on_test_failures);
         assert_eq!(config.path_prefix, "e2e/");
@@ -479,7 +629,16 @@ mod tests {
 
     #[test]
     fn errors_never_contain_the_key() {
-        let err = report(&["--api-key", "sekrit-key-123", "--api-url", "ftp://x", "--run-id", "r", "--dry-run"]).unwrap_err();
+        let err = report(&[
+            "--api-key",
+            "sekrit-key-123",
+            "--api-url",
+            "ftp://x",
+            "--run-id",
+            "r",
+            "--dry-run",
+        ])
+        .unwrap_err();
         assert!(!err.to_string().contains("sekrit-key-123"));
     }
 
@@ -494,32 +653,17 @@ mod tests {
             dry_run: None,
         };
         let run = Some((GithubRunId::new(45166321), RunAttempt::new(2)));
-        let Some(CancelTarget::GithubRun(without)) = cancel_target(&args(None), run) else { panic!() };
+        let Some(CancelTarget::GithubRun(without)) = cancel_target(&args(None), run) else {
+            panic!()
+        };
         assert_eq!((without.project_id, without.ci_build_id), (None, None));
-        let Some(CancelTarget::GithubRun(with)) = cancel_target(&args(Some("P")), run) else { panic!() };
-        assert_eq!((with.project_id.as_deref(), with.ci_build_id.as_deref()), (Some("P"), Some("b-1")));
+        let Some(CancelTarget::GithubRun(with)) = cancel_target(&args(Some("P")), run) else {
+            panic!()
+        };
+        assert_eq!(
+            (with.project_id.as_deref(), with.ci_build_id.as_deref()),
+            (Some("P"), Some("b-1"))
+        );
         assert_eq!(with.github_run_attempt, "2");
     }
-}
-
-/// The command line, with the action's pre and post entrypoints mapped onto commands.
-///
-/// A Docker action's `pre-entrypoint` and `post-entrypoint` get the same `args` as the main
-/// step, so they cannot select a command; the image links the binary under two more names
-/// instead: `currents-bridge-pre` does nothing (it only makes GitHub register the post step)
-/// and `currents-bridge-post` cancels.
-pub fn entrypoint_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
-    let name = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let command = match name.as_str() {
-        "currents-bridge-pre" => "noop",
-        "currents-bridge-post" => "cancel",
-        _ => return args,
-    };
-    args.truncate(1);
-    args.push(command.into());
-    args
 }

@@ -14,10 +14,14 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CURRENTS_BRIDGE_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CURRENTS_BRIDGE_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -37,7 +41,10 @@ fn main() -> ExitCode {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {
             // A workflow command makes the error an annotation in Actions; a shell shows it as is.
-            println!("::error::{}", currents_bridge::github::runtime::escape_data(&error.to_string()));
+            println!(
+                "::error::{}",
+                currents_bridge::github::runtime::escape_data(&error.to_string())
+            );
             eprintln!("error: {error}");
             ExitCode::from(error.exit().code())
         }

@@ -142,7 +142,11 @@ fn transport_reason(error: &reqwest::Error) -> String {
 
 /// Parses `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -182,18 +186,33 @@ mod tests {
     #[test]
     fn retryable_statuses() {
         for code in [408, 425, 429, 500, 502, 503, 504] {
-            assert!(is_retryable_status(StatusCode::from_u16(code).unwrap()), "{code}");
+            assert!(
+                is_retryable_status(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
         }
         for code in [200, 400, 401, 403, 404, 409, 422] {
-            assert!(!is_retryable_status(StatusCode::from_u16(code).unwrap()), "{code}");
+            assert!(
+                !is_retryable_status(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
         }
     }
 
     #[test]
     fn non_idempotent_calls_retry_only_what_the_server_refused() {
-        assert!(may_retry_status(StatusCode::TOO_MANY_REQUESTS, Idempotency::NotIdempotent));
-        assert!(!may_retry_status(StatusCode::BAD_GATEWAY, Idempotency::NotIdempotent));
-        assert!(may_retry_status(StatusCode::BAD_GATEWAY, Idempotency::Idempotent));
+        assert!(may_retry_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            Idempotency::NotIdempotent
+        ));
+        assert!(!may_retry_status(
+            StatusCode::BAD_GATEWAY,
+            Idempotency::NotIdempotent
+        ));
+        assert!(may_retry_status(
+            StatusCode::BAD_GATEWAY,
+            Idempotency::Idempotent
+        ));
     }
 
     #[test]

@@ -6,7 +6,10 @@ use serde_json::Value;
 use support::*;
 
 async fn fakes(state: CurrentsState) -> (FakeCurrents, FakeGithub) {
-    (FakeCurrents::start(state).await, FakeGithub::start(GithubState::default()).await)
+    (
+        FakeCurrents::start(state).await,
+        FakeGithub::start(GithubState::default()).await,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -22,31 +25,67 @@ async fn failed_playwright_run_becomes_a_check_summary_and_outputs() {
 
     // Found by the default ciBuildId, with the key as a Bearer token.
     let find = &currents.requests_to("/v1/runs/find")[0];
-    assert_eq!(find.query, "projectId=Xk9Pq2&ciBuildId=acme%2Fwebapp-9876543210-1");
-    assert_eq!(find.header("authorization"), Some(format!("Bearer {CURRENTS_KEY}")));
-    assert!(find.header("accept-encoding").unwrap_or_default().contains("gzip"));
+    assert_eq!(
+        find.query,
+        "projectId=Xk9Pq2&ciBuildId=acme%2Fwebapp-9876543210-1"
+    );
+    assert_eq!(
+        find.header("authorization"),
+        Some(format!("Bearer {CURRENTS_KEY}"))
+    );
+    assert!(
+        find.header("accept-encoding")
+            .unwrap_or_default()
+            .contains("gzip")
+    );
     // Both specs with failures or flaky tests were fetched, the passing one was not.
-    let mut fetched: Vec<String> = currents.requests_to("/v1/instances/").iter().map(|r| r.path.clone()).collect();
+    let mut fetched: Vec<String> = currents
+        .requests_to("/v1/instances/")
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
     fetched.sort();
-    assert_eq!(fetched, ["/v1/instances/Hf7aZ1yUe4bN0sDq", "/v1/instances/Qm3vT8nXcR2pLw7K"]);
+    assert_eq!(
+        fetched,
+        [
+            "/v1/instances/Hf7aZ1yUe4bN0sDq",
+            "/v1/instances/Qm3vT8nXcR2pLw7K"
+        ]
+    );
 
     let requests = github.requests();
     assert_eq!(requests.len(), 1);
     let create = requests[0].json();
     assert_eq!(requests[0].path, "/repos/acme/webapp/check-runs");
     assert_eq!(create["name"], "Currents");
-    assert_eq!(create["head_sha"], "prhead0000000000000000000000000000000001", "the PR head, not the merge commit");
+    assert_eq!(
+        create["head_sha"], "prhead0000000000000000000000000000000001",
+        "the PR head, not the merge commit"
+    );
     assert_eq!(create["status"], "completed");
     assert_eq!(create["conclusion"], "failure");
     assert_eq!(create["external_id"], "a1b2c3d4e5f60718");
-    assert_eq!(create["details_url"], "https://app.currents.dev/run/a1b2c3d4e5f60718");
-    assert_eq!(create["output"]["title"], "2 failed, 1 flaky, 9 passed, 1 skipped");
+    assert_eq!(
+        create["details_url"],
+        "https://app.currents.dev/run/a1b2c3d4e5f60718"
+    );
+    assert_eq!(
+        create["output"]["title"],
+        "2 failed, 1 flaky, 9 passed, 1 skipped"
+    );
     let summary = create["output"]["summary"].as_str().unwrap();
     let failures_at = summary.find("Failed tests").unwrap();
-    assert!(failures_at < summary.find("Flaky tests").unwrap(), "failures lead");
+    assert!(
+        failures_at < summary.find("Flaky tests").unwrap(),
+        "failures lead"
+    );
     assert!(summary.contains("Received string: \"$100.00\""));
     assert!(!summary.contains('\u{1b}'), "ANSI codes are stripped");
-    assert!(summary.contains("> 42 |   await expect(page.getByTestId('order-total')).toHaveText('$90.00');"));
+    assert!(
+        summary.contains(
+            "> 42 |   await expect(page.getByTestId('order-total')).toHaveText('$90.00');"
+        )
+    );
     assert!(summary.contains("expire 2 h after"));
     assert!(requests[0].header("x-github-api-version").is_some());
 
@@ -67,9 +106,18 @@ async fn failed_playwright_run_becomes_a_check_summary_and_outputs() {
     assert_eq!(out.output("skipped").as_deref(), Some("1"));
     assert_eq!(out.output("tests").as_deref(), Some("12"));
     assert_eq!(out.output("check-run-id").as_deref(), Some("1"));
-    assert_eq!(out.output("check-run-url").as_deref(), Some("https://github.test/acme/webapp/runs/1"));
-    assert!(out.summary.starts_with("## ❌ Currents: 2 failed, 1 flaky, 9 passed, 1 skipped"));
-    assert!(out.summary.contains("[View the check run](https://github.test/acme/webapp/runs/1)"));
+    assert_eq!(
+        out.output("check-run-url").as_deref(),
+        Some("https://github.test/acme/webapp/runs/1")
+    );
+    assert!(
+        out.summary
+            .starts_with("## ❌ Currents: 2 failed, 1 flaky, 9 passed, 1 skipped")
+    );
+    assert!(
+        out.summary
+            .contains("[View the check run](https://github.test/acme/webapp/runs/1)")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,7 +137,9 @@ async fn cypress_run_links_the_spec_video_at_the_attempt_and_its_screenshots() {
     let instance = fixture("instance-cypress-failed.json");
     let (currents, github) = fakes(serving(run, &[instance])).await;
     let mut workflow = Workflow::new(&currents, Some(&github));
-    workflow.set("CURRENTS_PROJECT_ID", "bAYZ4a").set("CURRENTS_PATH_PREFIX", "web/");
+    workflow
+        .set("CURRENTS_PROJECT_ID", "bAYZ4a")
+        .set("CURRENTS_PATH_PREFIX", "web/");
     let out = workflow.run(&["report"]).await;
 
     assert_eq!(out.code, Some(0), "{out:#?}");
@@ -99,7 +149,10 @@ async fn cypress_run_links_the_spec_video_at_the_attempt_and_its_screenshots() {
     let summary = create["output"]["summary"].as_str().unwrap();
     // The last failed attempt (index 1) starts 26.674 s into the spec video.
     assert!(summary.contains("[video at 0:26](https://fs.currents.dev/64c37267d04f264d0923d328/bf89e79f-af2a-43cb-afba-2575e567f103.mp4?Expires=1787243405&Key-Pair-Id=K1EXAMPLEKEYPAIR&Signature=CYVIDEO-EXAMPLE-SIGNATURE__#t=26.7)"), "{summary}");
-    assert!(summary.contains("7a1c3e55-0b9d-4e61-8f2a-2f0c6d5e9b11.png"), "the failing attempt's screenshot");
+    assert!(
+        summary.contains("7a1c3e55-0b9d-4e61-8f2a-2f0c6d5e9b11.png"),
+        "the failing attempt's screenshot"
+    );
     assert!(summary.contains("Timed out retrying after 4000ms"));
     let annotation = &create["output"]["annotations"][0];
     assert_eq!(annotation["path"], "web/cypress/e2e/checkout.cy.ts");
@@ -111,14 +164,26 @@ async fn waits_while_the_run_is_in_progress() {
     let (run, instances) = example_run();
     let mut state = serving(run.clone(), &instances);
     let in_progress = fixture("run-playwright-in-progress.json");
-    state.find = Script::of([Reply::ok(in_progress.clone()), Reply::ok(in_progress), Reply::ok(run)]);
+    state.find = Script::of([
+        Reply::ok(in_progress.clone()),
+        Reply::ok(in_progress),
+        Reply::ok(run),
+    ]);
     let (currents, github) = fakes(state).await;
-    let out = Workflow::new(&currents, Some(&github)).run(&["report"]).await;
+    let out = Workflow::new(&currents, Some(&github))
+        .run(&["report"])
+        .await;
 
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_eq!(currents.requests_to("/v1/runs/find").len(), 3);
-    let group = out.stdout.find("::group::Waiting for the Currents run with ciBuildId acme/webapp-9876543210-1").expect("a log group");
-    let progress = out.stdout.find("is IN_PROGRESS (FAILING): specs complete 1/3").expect("progress at each poll");
+    let group = out
+        .stdout
+        .find("::group::Waiting for the Currents run with ciBuildId acme/webapp-9876543210-1")
+        .expect("a log group");
+    let progress = out
+        .stdout
+        .find("is IN_PROGRESS (FAILING): specs complete 1/3")
+        .expect("progress at each poll");
     let end = out.stdout.find("::endgroup::").unwrap();
     assert!(group < progress && progress < end);
     assert_eq!(out.stdout.matches("specs complete").count(), 2);
@@ -129,10 +194,16 @@ async fn waits_while_the_run_is_in_progress() {
 async fn six_hundred_failures_fit_githubs_limits() {
     let (run, instances) = synthetic_run(120, 100, 6, "🎉 ünïcödé");
     let (currents, github) = fakes(serving(run, &instances)).await;
-    let out = Workflow::new(&currents, Some(&github)).run(&["report"]).await;
+    let out = Workflow::new(&currents, Some(&github))
+        .run(&["report"])
+        .await;
 
     assert_eq!(out.code, Some(0), "{out:#?}");
-    assert!(github.rejected().is_empty(), "GitHub would reject: {:?}", github.rejected());
+    assert!(
+        github.rejected().is_empty(),
+        "GitHub would reject: {:?}",
+        github.rejected()
+    );
     let requests = github.requests();
     assert_eq!(requests.len(), 12, "one create and 11 updates of 50");
     for request in &requests {
@@ -143,16 +214,39 @@ async fn six_hundred_failures_fit_githubs_limits() {
     }
     let annotations = github.annotations();
     assert_eq!(annotations.len(), 600);
-    assert!(annotations.iter().all(|a| !a.to_string().chars().any(|c| c as u32 > 0xFFFF)));
-    assert!(annotations[0]["title"].as_str().unwrap().contains("\\u{1F389} ünïcödé"));
+    assert!(
+        annotations
+            .iter()
+            .all(|a| !a.to_string().chars().any(|c| c as u32 > 0xFFFF))
+    );
+    assert!(
+        annotations[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("\\u{1F389} ünïcödé")
+    );
 
-    let summary = requests[0].json()["output"]["summary"].as_str().unwrap().to_owned();
+    let summary = requests[0].json()["output"]["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(summary.contains("Failed tests (600)"));
-    assert!(summary.contains("more failed tests are not shown here"), "says how many were left out");
+    assert!(
+        summary.contains("more failed tests are not shown here"),
+        "says how many were left out"
+    );
     assert!(support_fences_balanced(&summary));
-    assert!(requests[0].json()["output"]["text"].as_str().unwrap().starts_with("### All failed tests (600)"));
+    assert!(
+        requests[0].json()["output"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("### All failed tests (600)")
+    );
     assert!(out.summary.len() <= 1024 * 1024);
-    assert!(out.summary.contains("🎉"), "the job summary keeps emoji: only annotations are restricted");
+    assert!(
+        out.summary.contains("🎉"),
+        "the job summary keeps emoji: only annotations are restricted"
+    );
 }
 
 fn support_fences_balanced(markdown: &str) -> bool {
@@ -163,15 +257,31 @@ fn support_fences_balanced(markdown: &str) -> bool {
 async fn a_token_without_checks_permission_falls_back_to_summary_and_log_annotations() {
     let (run, instances) = synthetic_run(20, 15, 1, "x");
     let currents = FakeCurrents::start(serving(run, &instances)).await;
-    let github = FakeGithub::start(GithubState { refuse_with: Some(403), ..Default::default() }).await;
-    let out = Workflow::new(&currents, Some(&github)).run(&["report"]).await;
+    let github = FakeGithub::start(GithubState {
+        refuse_with: Some(403),
+        ..Default::default()
+    })
+    .await;
+    let out = Workflow::new(&currents, Some(&github))
+        .run(&["report"])
+        .await;
 
     assert_eq!(out.code, Some(0), "{out:#?}");
     out.assert_no_secrets();
-    assert!(out.stdout.contains("::warning::GitHub POST /repos/{owner}/{repo}/check-runs answered HTTP 403"));
+    assert!(
+        out.stdout
+            .contains("::warning::GitHub POST /repos/{owner}/{repo}/check-runs answered HTTP 403")
+    );
     assert!(out.stdout.contains("permissions: checks: write"));
-    assert_eq!(out.stdout.matches("::error file=").count(), 10, "the runner shows at most 10");
-    assert!(out.stdout.contains("::notice::5 more failures are not annotated"));
+    assert_eq!(
+        out.stdout.matches("::error file=").count(),
+        10,
+        "the runner shows at most 10"
+    );
+    assert!(
+        out.stdout
+            .contains("::notice::5 more failures are not annotated")
+    );
     assert!(out.summary.contains("Failed tests (15)"));
     assert_eq!(out.output("failed").as_deref(), Some("15"));
     assert_eq!(out.output("check-run-id").as_deref(), Some(""));
@@ -181,9 +291,15 @@ async fn a_token_without_checks_permission_falls_back_to_summary_and_log_annotat
 async fn currents_503_twice_then_200_is_retried() {
     let (run, instances) = example_run();
     let mut state = serving(run.clone(), &instances);
-    state.find = Script::of([Reply::status(503), Reply::status(503).with_header("retry-after", "0"), Reply::ok(run)]);
+    state.find = Script::of([
+        Reply::status(503),
+        Reply::status(503).with_header("retry-after", "0"),
+        Reply::ok(run),
+    ]);
     let (currents, github) = fakes(state).await;
-    let out = Workflow::new(&currents, Some(&github)).run(&["report"]).await;
+    let out = Workflow::new(&currents, Some(&github))
+        .run(&["report"])
+        .await;
 
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_eq!(currents.requests_to("/v1/runs/find").len(), 3);
@@ -192,28 +308,47 @@ async fn currents_503_twice_then_200_is_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_that_never_appears_exits_3() {
-    let state = CurrentsState { find: Script::of([Reply::status(404)]), ..Default::default() };
+    let state = CurrentsState {
+        find: Script::of([Reply::status(404)]),
+        ..Default::default()
+    };
     let (currents, github) = fakes(state).await;
     let mut workflow = Workflow::new(&currents, Some(&github));
-    workflow.set("CURRENTS_WAIT_TIMEOUT", "1s").set("CURRENTS_POLL_INTERVAL", "200ms");
+    workflow
+        .set("CURRENTS_WAIT_TIMEOUT", "1s")
+        .set("CURRENTS_POLL_INTERVAL", "200ms");
     let out = workflow.run(&["report"]).await;
 
     assert_eq!(out.code, Some(3), "{out:#?}");
     out.assert_no_secrets();
-    assert!(currents.requests_to("/v1/runs/find").len() >= 3, "kept polling through the 404s");
-    assert!(out.stderr.contains("no run appeared for the Currents run with ciBuildId acme/webapp-9876543210-1"), "{}", out.stderr);
+    assert!(
+        currents.requests_to("/v1/runs/find").len() >= 3,
+        "kept polling through the 404s"
+    );
+    assert!(
+        out.stderr.contains(
+            "no run appeared for the Currents run with ciBuildId acme/webapp-9876543210-1"
+        ),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
     assert!(github.requests().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_api_key_exits_4_with_a_hint_and_no_secret() {
-    let state = CurrentsState { find: Script::of([Reply::ok(Value::Null)]), ..Default::default() };
+    let state = CurrentsState {
+        find: Script::of([Reply::ok(Value::Null)]),
+        ..Default::default()
+    };
     let (currents, github) = fakes(state).await;
     {
         currents.state.lock().unwrap().find = Script::of([Reply::status(401)]);
     }
-    let out = Workflow::new(&currents, Some(&github)).run(&["report"]).await;
+    let out = Workflow::new(&currents, Some(&github))
+        .run(&["report"])
+        .await;
     assert_eq!(out.code, Some(4), "{out:#?}");
     out.assert_no_secrets();
     assert!(out.stderr.contains("HTTP 401"));
@@ -229,7 +364,9 @@ async fn missing_configuration_exits_2() {
     assert_eq!(out.code, Some(2), "{out:#?}");
     assert!(out.stderr.contains("project id is missing"));
     // Empty values are unset values: an action input left blank.
-    workflow.set("CURRENTS_PROJECT_ID", "Xk9Pq2").set("CURRENTS_API_KEY", "");
+    workflow
+        .set("CURRENTS_PROJECT_ID", "Xk9Pq2")
+        .set("CURRENTS_API_KEY", "");
     let out = workflow.run(&["report"]).await;
     assert_eq!(out.code, Some(2), "{out:#?}");
     assert!(out.stderr.contains("API key is missing"));
@@ -239,7 +376,12 @@ async fn missing_configuration_exits_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_example_needs_no_network() {
     let out = tokio::process::Command::new(binary())
-        .args(["report", "--from-dir", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playwright-failed"), "--dry-run"])
+        .args([
+            "report",
+            "--from-dir",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playwright-failed"),
+            "--dry-run",
+        ])
         .env_clear()
         .output()
         .await

@@ -14,13 +14,17 @@ pub async fn cancel(config: CancelConfig) -> Result<Exit, ActionError> {
         println!("Dry run: would cancel {what}.");
         return Ok(Exit::Success);
     }
-    let client = CurrentsClient::new(config.currents).map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
+    let client = CurrentsClient::new(config.currents)
+        .map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
     let outcome = client.cancel(&config.target).await?;
     report_outcome(&outcome, &what);
     config
         .runtime
         .set_outputs(&[
-            ("cancelled", matches!(outcome, CancelOutcome::Cancelled { .. }).to_string()),
+            (
+                "cancelled",
+                matches!(outcome, CancelOutcome::Cancelled { .. }).to_string(),
+            ),
             ("outcome", outcome.as_str().to_owned()),
         ])
         .map_err(|e| ActionError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))?;
@@ -30,12 +34,16 @@ pub async fn cancel(config: CancelConfig) -> Result<Exit, ActionError> {
 /// Logs how a cancel ended, as a workflow command where a reader should notice.
 pub(crate) fn report_outcome(outcome: &CancelOutcome, what: &str) {
     match outcome {
-        CancelOutcome::Cancelled { run_id: Some(run_id) } => println!("Cancelled Currents run {run_id} ({what})."),
+        CancelOutcome::Cancelled {
+            run_id: Some(run_id),
+        } => println!("Cancelled Currents run {run_id} ({what})."),
         CancelOutcome::Cancelled { run_id: None } => println!("Cancelled {what}."),
         CancelOutcome::AlreadyCancelled => println!("{what} was already cancelled."),
         CancelOutcome::NotFound => println!(
             "{}",
-            runtime::warning(&format!("No Currents run is recorded for {what} (yet): nothing to cancel."))
+            runtime::warning(&format!(
+                "No Currents run is recorded for {what} (yet): nothing to cancel."
+            ))
         ),
     }
 }

@@ -13,7 +13,9 @@ use super::signal::Interrupt;
 use super::{ActionError, Exit};
 use crate::cli::{Publish, ReportConfig, RunSource, RunTarget};
 use crate::currents::models::{CompletionState, Run, RunStatus, from_envelope_or_bare};
-use crate::currents::{CancelTarget, CurrentsClient, CurrentsConfig, CurrentsError, Instance, InstanceId, RunId};
+use crate::currents::{
+    CancelTarget, CurrentsClient, CurrentsConfig, CurrentsError, Instance, InstanceId, RunId,
+};
 use crate::github::runtime::{self, Runtime};
 use crate::github::{CheckRunOutput, GithubClient, GithubError, NewCheckRun, Repository, event};
 use crate::report::{self, Annotation, Report};
@@ -43,7 +45,8 @@ fn update(progress: &SharedProgress, f: impl FnOnce(&mut Progress)) {
 /// `--cancel-on-abort=false`), completes a created check run as cancelled and returns
 /// [`Exit::Interrupted`].
 pub async fn report(config: ReportConfig) -> Result<Exit, ActionError> {
-    let interrupt = Interrupt::install().map_err(|e| ActionError::Input(format!("cannot install signal handlers: {e}")))?;
+    let interrupt = Interrupt::install()
+        .map_err(|e| ActionError::Input(format!("cannot install signal handlers: {e}")))?;
     let progress = SharedProgress::default();
     tokio::select! {
         result = run(&config, &progress) => result,
@@ -62,7 +65,9 @@ async fn abort(config: &ReportConfig, progress: &SharedProgress) {
         (p.run_id.clone(), p.check.take())
     };
     let cancel = async {
-        let (RunSource::Api { currents, .. }, Some(target)) = (&config.source, &config.cancel_on_abort) else {
+        let (RunSource::Api { currents, .. }, Some(target)) =
+            (&config.source, &config.cancel_on_abort)
+        else {
             return;
         };
         // The run id, once known, names exactly this run.
@@ -73,7 +78,10 @@ async fn abort(config: &ReportConfig, progress: &SharedProgress) {
         if let Some((client, repo, id)) = check {
             match client.complete_check_run(&repo, id, "cancelled").await {
                 Ok(_) => println!("Marked check run {id} cancelled."),
-                Err(e) => println!("{}", runtime::warning(&format!("Could not mark the check run cancelled: {e}"))),
+                Err(e) => println!(
+                    "{}",
+                    runtime::warning(&format!("Could not mark the check run cancelled: {e}"))
+                ),
             }
         }
     };
@@ -81,38 +89,64 @@ async fn abort(config: &ReportConfig, progress: &SharedProgress) {
 }
 
 async fn cancel_within_budget(currents: &CurrentsConfig, target: &CancelTarget) {
-    let config = CurrentsConfig { retry: currents.retry.within(ABORT_BUDGET / 2), ..currents.clone() };
+    let config = CurrentsConfig {
+        retry: currents.retry.within(ABORT_BUDGET / 2),
+        ..currents.clone()
+    };
     let what = describe(target);
     match CurrentsClient::new(config) {
         Ok(client) => match client.cancel(target).await {
             Ok(outcome) => report_outcome(&outcome, &what),
-            Err(e) => println!("{}", runtime::warning(&format!("Could not cancel {what}: {e}"))),
+            Err(e) => println!(
+                "{}",
+                runtime::warning(&format!("Could not cancel {what}: {e}"))
+            ),
         },
-        Err(e) => println!("{}", runtime::warning(&format!("Could not cancel {what}: {e}"))),
+        Err(e) => println!(
+            "{}",
+            runtime::warning(&format!("Could not cancel {what}: {e}"))
+        ),
     }
 }
 
 async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, ActionError> {
     let (run, details) = match &config.source {
         RunSource::Dir(dir) => load_dir(dir)?,
-        RunSource::Api { currents, target, wait_timeout, poll_interval } => {
-            let client = CurrentsClient::new(currents.clone()).map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
-            let run = wait_for_run(&client, target, *wait_timeout, *poll_interval, progress).await?;
+        RunSource::Api {
+            currents,
+            target,
+            wait_timeout,
+            poll_interval,
+        } => {
+            let client = CurrentsClient::new(currents.clone())
+                .map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
+            let run =
+                wait_for_run(&client, target, *wait_timeout, *poll_interval, progress).await?;
             let details = fetch_details(&client, &run, config.fetch_concurrency).await;
             (run, details)
         }
     };
-    let report = report::build(&run, &details.instances, &details.unavailable, SystemTime::now());
+    let report = report::build(
+        &run,
+        &details.instances,
+        &details.unavailable,
+        SystemTime::now(),
+    );
     let output = report::check_output(&report);
     let annotations = report::annotations(&report, &config.path_prefix);
 
     match &config.publish {
         Publish::DryRun => print_dry_run(config, &report, &output, &annotations),
-        Publish::Github { client, repository, sha } => {
+        Publish::Github {
+            client,
+            repository,
+            sha,
+        } => {
             let head_sha = head_sha(sha)?;
             let published = match client {
                 Some(github) => {
-                    let github = GithubClient::new(github.clone()).map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
+                    let github = GithubClient::new(github.clone())
+                        .map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
                     let check = NewCheckRun {
                         name: &config.check_name,
                         head_sha: &head_sha,
@@ -130,12 +164,21 @@ async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, A
                     let result = publish_tracked(&github, repository, check, progress).await;
                     match result {
                         Ok(check) => {
-                            println!("Published check run {} ({}).", check.id, check.html_url.as_deref().unwrap_or("no URL"));
+                            println!(
+                                "Published check run {} ({}).",
+                                check.id,
+                                check.html_url.as_deref().unwrap_or("no URL")
+                            );
                             Ok(Some(check))
                         }
                         Err(GithubError::NoPermission { .. }) => {
                             let error = result.err().map(|e| e.to_string()).unwrap_or_default();
-                            println!("{}", runtime::warning(&format!("{error}. Falling back to the job summary and log annotations.")));
+                            println!(
+                                "{}",
+                                runtime::warning(&format!(
+                                    "{error}. Falling back to the job summary and log annotations."
+                                ))
+                            );
                             fallback_annotations(&annotations);
                             Ok(None)
                         }
@@ -143,7 +186,12 @@ async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, A
                     }
                 }
                 None => {
-                    println!("{}", runtime::warning("No GitHub token (github-token input / GITHUB_TOKEN): skipping the check run; the report is in the job summary."));
+                    println!(
+                        "{}",
+                        runtime::warning(
+                            "No GitHub token (github-token input / GITHUB_TOKEN): skipping the check run; the report is in the job summary."
+                        )
+                    );
                     fallback_annotations(&annotations);
                     Ok(None)
                 }
@@ -157,7 +205,11 @@ async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, A
     }
 
     let failed = report.totals.failed > 0 || report.conclusion == report::Conclusion::Failure;
-    Ok(if config.fail_on_test_failures && failed { Exit::TestsFailed } else { Exit::Success })
+    Ok(if config.fail_on_test_failures && failed {
+        Exit::TestsFailed
+    } else {
+        Exit::Success
+    })
 }
 
 async fn publish_tracked(
@@ -167,23 +219,38 @@ async fn publish_tracked(
     progress: &SharedProgress,
 ) -> Result<crate::github::CheckRun, GithubError> {
     let created = github.publish_check_run(repository, check).await?;
-    update(progress, |p| p.check = Some((github.clone(), repository.clone(), created.id)));
+    update(progress, |p| {
+        p.check = Some((github.clone(), repository.clone(), created.id))
+    });
     Ok(created)
 }
 
 fn head_sha(sources: &crate::cli::ShaSources) -> Result<String, ActionError> {
-    let event = sources.event_path.as_deref().and_then(|path| match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).ok(),
-        Err(e) => {
-            println!("{}", runtime::warning(&format!("Cannot read GITHUB_EVENT_PATH ({}): {e}", path.display())));
-            None
-        }
-    });
+    let event = sources
+        .event_path
+        .as_deref()
+        .and_then(|path| match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).ok(),
+            Err(e) => {
+                println!(
+                    "{}",
+                    runtime::warning(&format!(
+                        "Cannot read GITHUB_EVENT_PATH ({}): {e}",
+                        path.display()
+                    ))
+                );
+                None
+            }
+        });
     event::head_sha(sources.explicit.as_deref(), sources.event_name.as_deref(), event.as_ref(), sources.github_sha.as_deref())
         .ok_or_else(|| ActionError::Input("cannot tell which commit the check belongs to: GITHUB_SHA is not set; pass --sha (CURRENTS_CHECK_SHA)".into()))
 }
 
-fn write_runtime(runtime: &Runtime, report: &Report, check: Option<&crate::github::CheckRun>) -> Result<(), ActionError> {
+fn write_runtime(
+    runtime: &Runtime,
+    report: &Report,
+    check: Option<&crate::github::CheckRun>,
+) -> Result<(), ActionError> {
     let check_url = check.and_then(|c| c.html_url.clone());
     runtime
         .append_summary(&report::job_summary(report, check_url.as_deref()))
@@ -201,7 +268,10 @@ fn write_runtime(runtime: &Runtime, report: &Report, check: Option<&crate::githu
             ("flaky", t.flaky.to_string()),
             ("skipped", t.skipped.to_string()),
             ("pending", t.pending.to_string()),
-            ("check-run-id", check.map(|c| c.id.to_string()).unwrap_or_default()),
+            (
+                "check-run-id",
+                check.map(|c| c.id.to_string()).unwrap_or_default(),
+            ),
             ("check-run-url", check_url.unwrap_or_default()),
         ])
         .map_err(|e| ActionError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))
@@ -215,17 +285,28 @@ fn fallback_annotations(annotations: &[Annotation]) {
         .filter(|a| a.annotation_level == report::AnnotationLevel::Failure)
         .collect();
     for a in failures.iter().take(FALLBACK_ANNOTATIONS) {
-        println!("{}", runtime::file_error(&a.path, a.start_line, &a.title, &a.message));
+        println!(
+            "{}",
+            runtime::file_error(&a.path, a.start_line, &a.title, &a.message)
+        );
     }
     if failures.len() > FALLBACK_ANNOTATIONS {
         println!(
             "{}",
-            runtime::notice(&format!("{} more failures are not annotated; see the job summary.", failures.len() - FALLBACK_ANNOTATIONS))
+            runtime::notice(&format!(
+                "{} more failures are not annotated; see the job summary.",
+                failures.len() - FALLBACK_ANNOTATIONS
+            ))
         );
     }
 }
 
-fn print_dry_run(config: &ReportConfig, report: &Report, output: &report::CheckOutput, annotations: &[Annotation]) {
+fn print_dry_run(
+    config: &ReportConfig,
+    report: &Report,
+    output: &report::CheckOutput,
+    annotations: &[Annotation],
+) {
     println!("Dry run: the check run that would be posted.");
     println!("Name: {}", config.check_name);
     println!("Conclusion: {}", report.conclusion.as_str());
@@ -243,19 +324,33 @@ fn print_dry_run(config: &ReportConfig, report: &Report, output: &report::CheckO
 fn in_progress(run: &Run) -> bool {
     match run.completion_state {
         CompletionState::InProgress => true,
-        CompletionState::Other(_) => matches!(run.status, RunStatus::Running | RunStatus::Failing | RunStatus::Other(_)),
+        CompletionState::Other(_) => matches!(
+            run.status,
+            RunStatus::Running | RunStatus::Failing | RunStatus::Other(_)
+        ),
         _ => false,
     }
 }
 
 /// `specs complete 2/3`, from the groups' counters, else from the specs.
 fn spec_progress(run: &Run) -> (u64, u64) {
-    let counted: Vec<_> = run.groups.iter().filter_map(|g| g.instances.as_ref()).collect();
+    let counted: Vec<_> = run
+        .groups
+        .iter()
+        .filter_map(|g| g.instances.as_ref())
+        .collect();
     if counted.is_empty() {
-        let done = run.specs.iter().filter(|s| s.completed_at.is_some()).count() as u64;
+        let done = run
+            .specs
+            .iter()
+            .filter(|s| s.completed_at.is_some())
+            .count() as u64;
         (done, run.specs.len() as u64)
     } else {
-        (counted.iter().map(|i| i.complete).sum(), counted.iter().map(|i| i.overall).sum())
+        (
+            counted.iter().map(|i| i.complete).sum(),
+            counted.iter().map(|i| i.overall).sum(),
+        )
     }
 }
 
@@ -270,10 +365,22 @@ async fn wait_for_run(
     let started = Instant::now();
     let what = match target {
         RunTarget::Id(id) => format!("Currents run {id}"),
-        RunTarget::CiBuild { project_id, ci_build_id } => format!("the Currents run with ciBuildId {ci_build_id} in project {project_id}"),
+        RunTarget::CiBuild {
+            project_id,
+            ci_build_id,
+        } => format!("the Currents run with ciBuildId {ci_build_id} in project {project_id}"),
     };
     println!("{}", runtime::group(&format!("Waiting for {what}")));
-    let result = poll(client, target, &what, started, wait_timeout, poll_interval, progress).await;
+    let result = poll(
+        client,
+        target,
+        &what,
+        started,
+        wait_timeout,
+        poll_interval,
+        progress,
+    )
+    .await;
     println!("{}", runtime::END_GROUP);
     result
 }
@@ -293,22 +400,33 @@ async fn poll(
             RunTarget::Id(id) => match client.get_run(id).await {
                 Ok(run) => Some(run),
                 Err(CurrentsError::NotFound { .. }) => {
-                    return Err(ActionError::RunUnavailable(format!("Currents has no run {id}: check run-id (CURRENTS_RUN_ID)")));
+                    return Err(ActionError::RunUnavailable(format!(
+                        "Currents has no run {id}: check run-id (CURRENTS_RUN_ID)"
+                    )));
                 }
                 Err(e) => return Err(e.into()),
             },
-            RunTarget::CiBuild { project_id, ci_build_id } => client.find_run(project_id, ci_build_id).await?,
+            RunTarget::CiBuild {
+                project_id,
+                ci_build_id,
+            } => client.find_run(project_id, ci_build_id).await?,
         };
         let elapsed = humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()));
         match found {
             Some(run) if !in_progress(&run) => {
-                println!("Run {} is {} ({}) after {elapsed}.", run.run_id, run.completion_state, run.status);
+                println!(
+                    "Run {} is {} ({}) after {elapsed}.",
+                    run.run_id, run.completion_state, run.status
+                );
                 return Ok(run);
             }
             Some(run) => {
                 update(progress, |p| p.run_id = Some(run.run_id.clone()));
                 let (done, all) = spec_progress(&run);
-                let line = format!("Run {} is {} ({}): specs complete {done}/{all}", run.run_id, run.completion_state, run.status);
+                let line = format!(
+                    "Run {} is {} ({}): specs complete {done}/{all}",
+                    run.run_id, run.completion_state, run.status
+                );
                 println!("[{elapsed}] {line}");
                 last_seen = Some(line);
             }
@@ -317,8 +435,12 @@ async fn poll(
         if started.elapsed() + poll_interval > wait_timeout {
             let wait = humantime::format_duration(wait_timeout);
             return Err(ActionError::RunUnavailable(match last_seen {
-                Some(line) => format!("{line}, and it did not complete within {wait}: raise wait-timeout (CURRENTS_WAIT_TIMEOUT), or run report in a job that needs all test jobs"),
-                None => format!("no run appeared for {what} within {wait}: check that the tests record to Currents with this ciBuildId (set ci-build-id), or raise wait-timeout"),
+                Some(line) => format!(
+                    "{line}, and it did not complete within {wait}: raise wait-timeout (CURRENTS_WAIT_TIMEOUT), or run report in a job that needs all test jobs"
+                ),
+                None => format!(
+                    "no run appeared for {what} within {wait}: check that the tests record to Currents with this ciBuildId (set ci-build-id), or raise wait-timeout"
+                ),
             }));
         }
         tokio::time::sleep(poll_interval).await;
@@ -336,7 +458,12 @@ struct Details {
 /// A failed fetch degrades the report (the spec is listed without test detail) instead of
 /// failing it.
 async fn fetch_details(client: &CurrentsClient, run: &Run, concurrency: usize) -> Details {
-    let mut ids: Vec<&InstanceId> = run.specs.iter().filter(|s| s.needs_details()).map(|s| &s.instance_id).collect();
+    let mut ids: Vec<&InstanceId> = run
+        .specs
+        .iter()
+        .filter(|s| s.needs_details())
+        .map(|s| &s.instance_id)
+        .collect();
     ids.sort();
     ids.dedup();
     let results: Vec<_> = futures_util::stream::iter(ids)
@@ -351,14 +478,19 @@ async fn fetch_details(client: &CurrentsClient, run: &Run, concurrency: usize) -
                 details.instances.insert(id, instance);
             }
             Err(e) => {
-                details.unavailable.insert(id, format!("its details could not be fetched ({e})"));
+                details
+                    .unavailable
+                    .insert(id, format!("its details could not be fetched ({e})"));
             }
         }
     }
     if !details.unavailable.is_empty() {
         println!(
             "{}",
-            runtime::warning(&format!("{} spec detail(s) could not be fetched; they are listed without test detail.", details.unavailable.len()))
+            runtime::warning(&format!(
+                "{} spec detail(s) could not be fetched; they are listed without test detail.",
+                details.unavailable.len()
+            ))
         );
     }
     details
@@ -366,21 +498,33 @@ async fn fetch_details(client: &CurrentsClient, run: &Run, concurrency: usize) -
 
 /// `--from-dir`: `DIR/run.json` and `DIR/instances/<instanceId>.json`, enveloped or bare.
 fn load_dir(dir: &Path) -> Result<(Run, Details), ActionError> {
-    let read = |path: &Path| std::fs::read(path).map_err(|e| ActionError::Input(format!("cannot read {}: {e}", path.display())));
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .map_err(|e| ActionError::Input(format!("cannot read {}: {e}", path.display())))
+    };
     let run_path = dir.join("run.json");
-    let run: Run = from_envelope_or_bare(&read(&run_path)?)
-        .map_err(|e| ActionError::Input(format!("{} is not a Currents run: {e}", run_path.display())))?;
+    let run: Run = from_envelope_or_bare(&read(&run_path)?).map_err(|e| {
+        ActionError::Input(format!("{} is not a Currents run: {e}", run_path.display()))
+    })?;
     let mut details = Details::default();
     for spec in run.specs.iter().filter(|s| s.needs_details()) {
-        let path = dir.join("instances").join(format!("{}.json", spec.instance_id));
+        let path = dir
+            .join("instances")
+            .join(format!("{}.json", spec.instance_id));
         if !path.exists() {
-            details.unavailable.insert(spec.instance_id.clone(), format!("{} is missing", path.display()));
+            details.unavailable.insert(
+                spec.instance_id.clone(),
+                format!("{} is missing", path.display()),
+            );
             continue;
         }
-        let instance: Instance = from_envelope_or_bare(&read(&path)?)
-            .map_err(|e| ActionError::Input(format!("{} is not a Currents instance: {e}", path.display())))?;
+        let instance: Instance = from_envelope_or_bare(&read(&path)?).map_err(|e| {
+            ActionError::Input(format!(
+                "{} is not a Currents instance: {e}",
+                path.display()
+            ))
+        })?;
         details.instances.insert(spec.instance_id.clone(), instance);
     }
     Ok((run, details))
 }
-

@@ -8,7 +8,9 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::error::CurrentsError;
-use super::models::{CancelByGithubRequest, CancelResponse, Envelope, Instance, InstanceId, ProjectId, Run, RunId};
+use super::models::{
+    CancelByGithubRequest, CancelResponse, Envelope, Instance, InstanceId, ProjectId, Run, RunId,
+};
 use crate::ci_build_id::CiBuildId;
 use crate::retry::{Idempotency, RetryPolicy};
 
@@ -21,7 +23,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USER_AGENT: &str = concat!("currents-bridge/", env!("CARGO_PKG_VERSION"));
 
-const READ_WRITE_HINT: &str = "cancelling needs a Read & Write API key (Currents: Organization > API Keys)";
+const READ_WRITE_HINT: &str =
+    "cancelling needs a Read & Write API key (Currents: Organization > API Keys)";
 const READ_HINT: &str = "check that the key belongs to the organization that owns the project";
 
 /// Where and how to reach Currents.
@@ -80,17 +83,29 @@ impl CurrentsClient {
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()?;
-        Ok(Self { http, api_url: config.api_url, api_key: config.api_key, retry: config.retry })
+        Ok(Self {
+            http,
+            api_url: config.api_url,
+            api_key: config.api_key,
+            retry: config.retry,
+        })
     }
 
     /// A copy whose retries fit within `cap` (see [`RetryPolicy::within`]).
     pub fn with_retry(&self, retry: RetryPolicy) -> Self {
-        Self { retry, ..self.clone() }
+        Self {
+            retry,
+            ..self.clone()
+        }
     }
 
     /// `GET /runs/find?projectId&ciBuildId`. `Ok(None)` on 404: the run appears only after
     /// the first results are uploaded, so "not found" means "not yet" to a poller.
-    pub async fn find_run(&self, project: &ProjectId, ci_build_id: &CiBuildId) -> Result<Option<Run>, CurrentsError> {
+    pub async fn find_run(
+        &self,
+        project: &ProjectId,
+        ci_build_id: &CiBuildId,
+    ) -> Result<Option<Run>, CurrentsError> {
         let mut url = self.url(&["runs", "find"]);
         url.query_pairs_mut()
             .append_pair("projectId", project.as_str())
@@ -104,22 +119,33 @@ impl CurrentsClient {
 
     /// `GET /runs/{runId}`.
     pub async fn get_run(&self, run_id: &RunId) -> Result<Run, CurrentsError> {
-        self.get_json("GET /runs/{runId}", self.url(&["runs", run_id.as_str()])).await
+        self.get_json("GET /runs/{runId}", self.url(&["runs", run_id.as_str()]))
+            .await
     }
 
     /// `GET /instances/{instanceId}`.
     pub async fn get_instance(&self, instance_id: &InstanceId) -> Result<Instance, CurrentsError> {
-        self.get_json("GET /instances/{instanceId}", self.url(&["instances", instance_id.as_str()])).await
+        self.get_json(
+            "GET /instances/{instanceId}",
+            self.url(&["instances", instance_id.as_str()]),
+        )
+        .await
     }
 
     /// Cancels a run. 200, 422 and 404 are outcomes; everything else is an error (401 and 403
     /// with a hint that cancelling needs a Read & Write key).
     pub async fn cancel(&self, target: &CancelTarget) -> Result<CancelOutcome, CurrentsError> {
         let (call, url, body) = match target {
-            CancelTarget::Run(run_id) => ("PUT /runs/{runId}/cancel", self.url(&["runs", run_id.as_str(), "cancel"]), None),
-            CancelTarget::GithubRun(request) => {
-                ("PUT /runs/cancel-ci/github", self.url(&["runs", "cancel-ci", "github"]), Some(request))
-            }
+            CancelTarget::Run(run_id) => (
+                "PUT /runs/{runId}/cancel",
+                self.url(&["runs", run_id.as_str(), "cancel"]),
+                None,
+            ),
+            CancelTarget::GithubRun(request) => (
+                "PUT /runs/cancel-ci/github",
+                self.url(&["runs", "cancel-ci", "github"]),
+                Some(request),
+            ),
         };
         let response = self
             .retry
@@ -133,7 +159,10 @@ impl CurrentsClient {
             .await
             .map_err(|e| CurrentsError::transport(call, &e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| CurrentsError::transport(call, &e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CurrentsError::transport(call, &e))?;
         match status {
             s if s.is_success() => {
                 let run_id = serde_json::from_slice::<Envelope<CancelResponse>>(&bytes)
@@ -143,24 +172,41 @@ impl CurrentsClient {
             }
             StatusCode::UNPROCESSABLE_ENTITY => Ok(CancelOutcome::AlreadyCancelled),
             StatusCode::NOT_FOUND => Ok(CancelOutcome::NotFound),
-            other => Err(CurrentsError::from_status(call, other, &bytes, READ_WRITE_HINT)),
+            other => Err(CurrentsError::from_status(
+                call,
+                other,
+                &bytes,
+                READ_WRITE_HINT,
+            )),
         }
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, call: &str, url: Url) -> Result<T, CurrentsError> {
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        call: &str,
+        url: Url,
+    ) -> Result<T, CurrentsError> {
         let response = self
             .retry
-            .send(Idempotency::Idempotent, call, || self.request(Method::GET, url.clone()))
+            .send(Idempotency::Idempotent, call, || {
+                self.request(Method::GET, url.clone())
+            })
             .await
             .map_err(|e| CurrentsError::transport(call, &e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| CurrentsError::transport(call, &e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CurrentsError::transport(call, &e))?;
         if !status.is_success() {
             return Err(CurrentsError::from_status(call, status, &bytes, READ_HINT));
         }
         serde_json::from_slice::<Envelope<T>>(&bytes)
             .map(|e| e.data)
-            .map_err(|e| CurrentsError::Decode { call: call.to_owned(), reason: e.to_string() })
+            .map_err(|e| CurrentsError::Decode {
+                call: call.to_owned(),
+                reason: e.to_string(),
+            })
     }
 
     fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
@@ -196,8 +242,14 @@ mod tests {
     #[test]
     fn urls_keep_the_base_path_and_escape_ids() {
         let c = client("https://api.currents.dev/v1");
-        assert_eq!(c.url(&["runs", "a/b"]).as_str(), "https://api.currents.dev/v1/runs/a%2Fb");
+        assert_eq!(
+            c.url(&["runs", "a/b"]).as_str(),
+            "https://api.currents.dev/v1/runs/a%2Fb"
+        );
         let c = client("http://127.0.0.1:9/v1/");
-        assert_eq!(c.url(&["instances", "x"]).as_str(), "http://127.0.0.1:9/v1/instances/x");
+        assert_eq!(
+            c.url(&["instances", "x"]).as_str(),
+            "http://127.0.0.1:9/v1/instances/x"
+        );
     }
 }

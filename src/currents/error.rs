@@ -8,17 +8,28 @@ use reqwest::StatusCode;
 #[non_exhaustive]
 pub enum CurrentsError {
     /// 401: the key is missing, mistyped or revoked.
-    #[error("Currents {call} answered HTTP 401{detail}: the API key was rejected; check the api-key input (CURRENTS_API_KEY)")]
+    #[error(
+        "Currents {call} answered HTTP 401{detail}: the API key was rejected; check the api-key input (CURRENTS_API_KEY)"
+    )]
     Unauthorized { call: String, detail: String },
     /// 403: the key lacks the permission, e.g. a Read Only key on a cancel.
     #[error("Currents {call} answered HTTP 403{detail}: the API key lacks permission; {hint}")]
-    Forbidden { call: String, detail: String, hint: &'static str },
+    Forbidden {
+        call: String,
+        detail: String,
+        hint: &'static str,
+    },
     /// 404: no such run or instance (or none recorded yet).
     #[error("Currents {call} answered HTTP 404{detail}: not found")]
     NotFound { call: String, detail: String },
     /// Any other status, after retries where it was retryable.
     #[error("Currents {call} answered HTTP {status}{detail}{retried}")]
-    Status { call: String, status: u16, detail: String, retried: &'static str },
+    Status {
+        call: String,
+        status: u16,
+        detail: String,
+        retried: &'static str,
+    },
     /// No answer: DNS, connect, TLS or timeout, after retries.
     #[error("Currents {call} failed: {reason}; check --api-url (CURRENTS_API_URL) and the network")]
     Transport { call: String, reason: String },
@@ -30,18 +41,31 @@ pub enum CurrentsError {
 impl CurrentsError {
     /// Builds the error for a non-success answer. `detail` is the `error` text of the body,
     /// shortened, in parentheses; the hint for 403 depends on the call.
-    pub(crate) fn from_status(call: &str, status: StatusCode, body: &[u8], forbidden_hint: &'static str) -> Self {
+    pub(crate) fn from_status(
+        call: &str,
+        status: StatusCode,
+        body: &[u8],
+        forbidden_hint: &'static str,
+    ) -> Self {
         let call = call.to_owned();
         let detail = error_detail(body);
         match status.as_u16() {
             401 => Self::Unauthorized { call, detail },
-            403 => Self::Forbidden { call, detail, hint: forbidden_hint },
+            403 => Self::Forbidden {
+                call,
+                detail,
+                hint: forbidden_hint,
+            },
             404 => Self::NotFound { call, detail },
             code => Self::Status {
                 call,
                 status: code,
                 detail,
-                retried: if crate::retry::is_retryable_status(status) { " after retries; try again later" } else { "" },
+                retried: if crate::retry::is_retryable_status(status) {
+                    " after retries; try again later"
+                } else {
+                    ""
+                },
             },
         }
     }
@@ -55,7 +79,10 @@ impl CurrentsError {
             reason.push_str(&inner.to_string());
             source = inner.source();
         }
-        Self::Transport { call: call.to_owned(), reason }
+        Self::Transport {
+            call: call.to_owned(),
+            reason,
+        }
     }
 
     /// The HTTP status, when there was an answer.
@@ -99,10 +126,23 @@ mod tests {
             err.to_string(),
             "Currents GET /runs/find answered HTTP 401 (Invalid API key provided): the API key was rejected; check the api-key input (CURRENTS_API_KEY)"
         );
-        let err = CurrentsError::from_status("PUT /runs/cancel-ci/github", StatusCode::FORBIDDEN, b"", "use a Read & Write key");
+        let err = CurrentsError::from_status(
+            "PUT /runs/cancel-ci/github",
+            StatusCode::FORBIDDEN,
+            b"",
+            "use a Read & Write key",
+        );
         assert_eq!(err.status(), Some(403));
         assert!(err.to_string().ends_with("use a Read & Write key"));
-        let err = CurrentsError::from_status("GET /runs/x", StatusCode::SERVICE_UNAVAILABLE, b"<html>", "");
-        assert_eq!(err.to_string(), "Currents GET /runs/x answered HTTP 503 after retries; try again later");
+        let err = CurrentsError::from_status(
+            "GET /runs/x",
+            StatusCode::SERVICE_UNAVAILABLE,
+            b"<html>",
+            "",
+        );
+        assert_eq!(
+            err.to_string(),
+            "Currents GET /runs/x answered HTTP 503 after retries; try again later"
+        );
     }
 }

@@ -136,7 +136,9 @@ lenient_enum!(
 );
 
 /// Reads `null` as the type's default, for fields that some responses send as `null`.
-fn null_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+fn null_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -166,7 +168,9 @@ pub struct Envelope<T> {
 pub fn from_envelope_or_bare<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
     let value: serde_json::Value = serde_json::from_slice(body)?;
     let data = match value {
-        serde_json::Value::Object(mut map) if map.contains_key("data") && map.contains_key("status") => {
+        serde_json::Value::Object(mut map)
+            if map.contains_key("data") && map.contains_key("status") =>
+        {
             map.remove("data").unwrap_or_default()
         }
         other => other,
@@ -366,7 +370,10 @@ impl Spec {
     /// Whether this spec's instance holds failures or flaky tests worth fetching.
     pub fn needs_details(&self) -> bool {
         self.results.as_ref().is_some_and(|r| {
-            r.stats.failures > 0 || r.stats.flaky > 0 || r.flaky > 0 || r.exception.as_deref().is_some_and(|e| !e.is_empty())
+            r.stats.failures > 0
+                || r.stats.flaky > 0
+                || r.flaky > 0
+                || r.exception.as_deref().is_some_and(|e| !e.is_empty())
         })
     }
 }
@@ -447,7 +454,9 @@ pub struct Test {
 impl Test {
     /// The test's final state: its own `state`, else its last attempt's.
     pub fn final_state(&self) -> Option<&TestState> {
-        self.state.as_ref().or_else(|| self.attempts.last().map(|a| &a.state))
+        self.state
+            .as_ref()
+            .or_else(|| self.attempts.last().map(|a| &a.state))
     }
 
     pub fn is_failed(&self) -> bool {
@@ -640,16 +649,38 @@ mod tests {
     #[test]
     fn enums_read_every_casing() {
         for raw in ["COMPLETE", "complete", "Complete", "completed"] {
-            assert_eq!(CompletionState::parse(raw), CompletionState::Complete, "{raw}");
+            assert_eq!(
+                CompletionState::parse(raw),
+                CompletionState::Complete,
+                "{raw}"
+            );
         }
-        for raw in ["IN_PROGRESS", "in_progress", "inProgress", "in-progress", "incomplete"] {
-            assert_eq!(CompletionState::parse(raw), CompletionState::InProgress, "{raw}");
+        for raw in [
+            "IN_PROGRESS",
+            "in_progress",
+            "inProgress",
+            "in-progress",
+            "incomplete",
+        ] {
+            assert_eq!(
+                CompletionState::parse(raw),
+                CompletionState::InProgress,
+                "{raw}"
+            );
         }
         for raw in ["CANCELED", "cancelled", "Cancelled"] {
-            assert_eq!(CompletionState::parse(raw), CompletionState::Canceled, "{raw}");
+            assert_eq!(
+                CompletionState::parse(raw),
+                CompletionState::Canceled,
+                "{raw}"
+            );
         }
         for raw in ["TIMEOUT", "timedOut", "timed_out"] {
-            assert_eq!(CompletionState::parse(raw), CompletionState::Timeout, "{raw}");
+            assert_eq!(
+                CompletionState::parse(raw),
+                CompletionState::Timeout,
+                "{raw}"
+            );
         }
         assert_eq!(RunStatus::parse("passed"), RunStatus::Passed);
         assert_eq!(RunStatus::parse("FAILING"), RunStatus::Failing);
@@ -666,7 +697,9 @@ mod tests {
 
     #[test]
     fn a_minimal_run_parses() {
-        let run: Run = serde_json::from_str(r#"{"runId":"r1","groups":null,"specs":null,"status":null}"#).unwrap();
+        let run: Run =
+            serde_json::from_str(r#"{"runId":"r1","groups":null,"specs":null,"status":null}"#)
+                .unwrap();
         assert_eq!(run.run_id.as_str(), "r1");
         assert!(run.specs.is_empty());
         assert_eq!(run.completion_state, CompletionState::Other(String::new()));
@@ -686,8 +719,10 @@ mod tests {
 
     #[test]
     fn cancellation_spellings() {
-        let docs: Cancellation = serde_json::from_str(r#"{"actor":"api:k","canceledAt":"t1"}"#).unwrap();
-        let oas: Cancellation = serde_json::from_str(r#"{"cancelledBy":"api:k","cancelledAt":"t1"}"#).unwrap();
+        let docs: Cancellation =
+            serde_json::from_str(r#"{"actor":"api:k","canceledAt":"t1"}"#).unwrap();
+        let oas: Cancellation =
+            serde_json::from_str(r#"{"cancelledBy":"api:k","cancelledAt":"t1"}"#).unwrap();
         assert_eq!(docs.actor, oas.actor);
         assert_eq!(docs.canceled_at, oas.canceled_at);
     }
@@ -704,7 +739,8 @@ mod tests {
 
     #[test]
     fn envelope_or_bare() {
-        let wrapped: Run = from_envelope_or_bare(br#"{"status":"OK","data":{"runId":"a"}}"#).unwrap();
+        let wrapped: Run =
+            from_envelope_or_bare(br#"{"status":"OK","data":{"runId":"a"}}"#).unwrap();
         let bare: Run = from_envelope_or_bare(br#"{"runId":"b"}"#).unwrap();
         assert_eq!((wrapped.run_id.as_str(), bare.run_id.as_str()), ("a", "b"));
     }

@@ -36,7 +36,10 @@ impl Repository {
     pub fn parse(full_name: &str) -> Option<Self> {
         let (owner, name) = full_name.trim().split_once('/')?;
         let valid = |s: &str| !s.is_empty() && !s.contains('/');
-        (valid(owner) && valid(name)).then(|| Self { owner: owner.into(), name: name.into() })
+        (valid(owner) && valid(name)).then(|| Self {
+            owner: owner.into(),
+            name: name.into(),
+        })
     }
 }
 
@@ -102,10 +105,20 @@ pub struct CheckRun {
 pub enum GithubError {
     /// 403 or 404 on a checks call: the token may not write checks (a fork's read-only token,
     /// or no `checks: write`). The report falls back to the job summary.
-    #[error("GitHub {call} answered HTTP {status}{detail}: the token cannot write check runs; add `permissions: checks: write` to the job (fork pull requests: see the README's workflow_run pattern)")]
-    NoPermission { call: String, status: u16, detail: String },
+    #[error(
+        "GitHub {call} answered HTTP {status}{detail}: the token cannot write check runs; add `permissions: checks: write` to the job (fork pull requests: see the README's workflow_run pattern)"
+    )]
+    NoPermission {
+        call: String,
+        status: u16,
+        detail: String,
+    },
     #[error("GitHub {call} answered HTTP {status}{detail}")]
-    Status { call: String, status: u16, detail: String },
+    Status {
+        call: String,
+        status: u16,
+        detail: String,
+    },
     #[error("GitHub {call} failed: {reason}; check GITHUB_API_URL and the network")]
     Transport { call: String, reason: String },
     #[error("GitHub {call} sent a body that could not be read: {reason}")]
@@ -123,24 +136,52 @@ pub struct GithubClient {
 
 impl GithubClient {
     pub fn new(config: GithubConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().user_agent(USER_AGENT).timeout(REQUEST_TIMEOUT).build()?;
-        Ok(Self { http, api_url: config.api_url, token: config.token, retry: config.retry })
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()?;
+        Ok(Self {
+            http,
+            api_url: config.api_url,
+            token: config.token,
+            retry: config.retry,
+        })
     }
 
     /// Creates a completed check run with the first [`ANNOTATIONS_PER_REQUEST`] annotations
     /// and appends the rest in further updates of at most that many each.
-    pub async fn publish_check_run(&self, repo: &Repository, check: NewCheckRun<'_>) -> Result<CheckRun, GithubError> {
+    pub async fn publish_check_run(
+        &self,
+        repo: &Repository,
+        check: NewCheckRun<'_>,
+    ) -> Result<CheckRun, GithubError> {
         let all = check.output.annotations;
         let (first, rest) = all.split_at(all.len().min(ANNOTATIONS_PER_REQUEST));
-        let create = NewCheckRun { output: CheckRunOutput { annotations: first, ..check.output.clone() }, ..check.clone() };
+        let create = NewCheckRun {
+            output: CheckRunOutput {
+                annotations: first,
+                ..check.output.clone()
+            },
+            ..check.clone()
+        };
         let url = self.url(&["repos", &repo.owner, &repo.name, "check-runs"]);
-        let created: CheckRun = self.send("POST /repos/{owner}/{repo}/check-runs", Method::POST, url, &create).await?;
+        let created: CheckRun = self
+            .send(
+                "POST /repos/{owner}/{repo}/check-runs",
+                Method::POST,
+                url,
+                &create,
+            )
+            .await?;
         for batch in rest.chunks(ANNOTATIONS_PER_REQUEST) {
             // An update that sends `output` must send the summary again; annotations append.
             let update = CheckRunUpdate {
                 conclusion: None,
                 status: None,
-                output: Some(CheckRunOutput { annotations: batch, ..check.output.clone() }),
+                output: Some(CheckRunOutput {
+                    annotations: batch,
+                    ..check.output.clone()
+                }),
             };
             self.update(repo, created.id, &update).await?;
         }
@@ -148,17 +189,49 @@ impl GithubClient {
     }
 
     /// Marks an existing check run completed with `conclusion`.
-    pub async fn complete_check_run(&self, repo: &Repository, id: u64, conclusion: &'static str) -> Result<CheckRun, GithubError> {
-        let update = CheckRunUpdate { conclusion: Some(conclusion), status: Some("completed"), output: None };
+    pub async fn complete_check_run(
+        &self,
+        repo: &Repository,
+        id: u64,
+        conclusion: &'static str,
+    ) -> Result<CheckRun, GithubError> {
+        let update = CheckRunUpdate {
+            conclusion: Some(conclusion),
+            status: Some("completed"),
+            output: None,
+        };
         self.update(repo, id, &update).await
     }
 
-    async fn update(&self, repo: &Repository, id: u64, update: &CheckRunUpdate<'_>) -> Result<CheckRun, GithubError> {
-        let url = self.url(&["repos", &repo.owner, &repo.name, "check-runs", &id.to_string()]);
-        self.send("PATCH /repos/{owner}/{repo}/check-runs/{id}", Method::PATCH, url, update).await
+    async fn update(
+        &self,
+        repo: &Repository,
+        id: u64,
+        update: &CheckRunUpdate<'_>,
+    ) -> Result<CheckRun, GithubError> {
+        let url = self.url(&[
+            "repos",
+            &repo.owner,
+            &repo.name,
+            "check-runs",
+            &id.to_string(),
+        ]);
+        self.send(
+            "PATCH /repos/{owner}/{repo}/check-runs/{id}",
+            Method::PATCH,
+            url,
+            update,
+        )
+        .await
     }
 
-    async fn send<T: Serialize>(&self, call: &str, method: Method, url: Url, body: &T) -> Result<CheckRun, GithubError> {
+    async fn send<T: Serialize>(
+        &self,
+        call: &str,
+        method: Method,
+        url: Url,
+        body: &T,
+    ) -> Result<CheckRun, GithubError> {
         let response = self
             .retry
             .send(Idempotency::NotIdempotent, call, || {
@@ -170,22 +243,34 @@ impl GithubClient {
                     .json(body)
             })
             .await
-            .map_err(|e| GithubError::Transport { call: call.to_owned(), reason: e.without_url().to_string() })?;
+            .map_err(|e| GithubError::Transport {
+                call: call.to_owned(),
+                reason: e.without_url().to_string(),
+            })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| GithubError::Transport { call: call.to_owned(), reason: e.without_url().to_string() })?;
+        let bytes = response.bytes().await.map_err(|e| GithubError::Transport {
+            call: call.to_owned(),
+            reason: e.without_url().to_string(),
+        })?;
         if !status.is_success() {
             let detail = error_detail(&bytes);
             return Err(match status {
-                StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
-                    GithubError::NoPermission { call: call.to_owned(), status: status.as_u16(), detail }
-                }
-                _ => GithubError::Status { call: call.to_owned(), status: status.as_u16(), detail },
+                StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => GithubError::NoPermission {
+                    call: call.to_owned(),
+                    status: status.as_u16(),
+                    detail,
+                },
+                _ => GithubError::Status {
+                    call: call.to_owned(),
+                    status: status.as_u16(),
+                    detail,
+                },
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| GithubError::Decode { call: call.to_owned(), reason: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| GithubError::Decode {
+            call: call.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -205,14 +290,28 @@ fn error_detail(body: &[u8]) -> String {
         #[serde(default)]
         errors: Vec<serde_json::Value>,
     }
-    let Ok(body) = serde_json::from_slice::<Body>(body) else { return String::new() };
+    let Ok(body) = serde_json::from_slice::<Body>(body) else {
+        return String::new();
+    };
     let mut text = body.message.unwrap_or_default();
     if let Some(first) = body.errors.first() {
-        let first = first.as_str().map_or_else(|| first.to_string(), str::to_owned);
+        let first = first
+            .as_str()
+            .map_or_else(|| first.to_string(), str::to_owned);
         text = format!("{text}: {first}");
     }
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
-    if text.is_empty() { text } else { format!(" ({text})") }
+    let text: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(300)
+        .collect();
+    if text.is_empty() {
+        text
+    } else {
+        format!(" ({text})")
+    }
 }
 
 #[cfg(test)]
@@ -221,7 +320,13 @@ mod tests {
 
     #[test]
     fn repository_parsing() {
-        assert_eq!(Repository::parse("acme/webapp"), Some(Repository { owner: "acme".into(), name: "webapp".into() }));
+        assert_eq!(
+            Repository::parse("acme/webapp"),
+            Some(Repository {
+                owner: "acme".into(),
+                name: "webapp".into()
+            })
+        );
         assert_eq!(Repository::parse("acme"), None);
         assert_eq!(Repository::parse("a/b/c"), None);
         assert_eq!(Repository::parse("/b"), None);
@@ -230,7 +335,10 @@ mod tests {
     #[test]
     fn error_detail_reads_validation_errors() {
         let body = br#"{"message":"Invalid request.","errors":["Only 65535 characters are allowed; 85289 were supplied."]}"#;
-        assert_eq!(error_detail(body), " (Invalid request.: Only 65535 characters are allowed; 85289 were supplied.)");
+        assert_eq!(
+            error_detail(body),
+            " (Invalid request.: Only 65535 characters are allowed; 85289 were supplied.)"
+        );
         assert_eq!(error_detail(b"not json"), "");
     }
 }

@@ -8,19 +8,30 @@ use serde_json::Value;
 ///    `GITHUB_SHA` is then a synthetic merge commit the pull request page does not show;
 /// 3. on `workflow_run`, the head of the run that triggered this workflow (the fork pattern);
 /// 4. otherwise `GITHUB_SHA`.
-pub fn head_sha(explicit: Option<&str>, event_name: Option<&str>, event: Option<&Value>, github_sha: Option<&str>) -> Option<String> {
+pub fn head_sha(
+    explicit: Option<&str>,
+    event_name: Option<&str>,
+    event: Option<&Value>,
+    github_sha: Option<&str>,
+) -> Option<String> {
     let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     if let Some(sha) = explicit.and_then(non_empty) {
         return Some(sha);
     }
     let from_event = match event_name {
-        Some("pull_request" | "pull_request_target" | "pull_request_review" | "pull_request_review_comment") => {
-            event.and_then(|e| e.pointer("/pull_request/head/sha"))
-        }
+        Some(
+            "pull_request"
+            | "pull_request_target"
+            | "pull_request_review"
+            | "pull_request_review_comment",
+        ) => event.and_then(|e| e.pointer("/pull_request/head/sha")),
         Some("workflow_run") => event.and_then(|e| e.pointer("/workflow_run/head_sha")),
         _ => None,
     };
-    from_event.and_then(Value::as_str).and_then(non_empty).or_else(|| github_sha.and_then(non_empty))
+    from_event
+        .and_then(Value::as_str)
+        .and_then(non_empty)
+        .or_else(|| github_sha.and_then(non_empty))
 }
 
 #[cfg(test)]
@@ -30,28 +41,59 @@ mod tests {
 
     #[test]
     fn pull_request_uses_the_head_not_the_merge_commit() {
-        let event = json!({"pull_request": {"head": {"sha": "head111"}, "merge_commit_sha": "merge222"}});
-        assert_eq!(head_sha(None, Some("pull_request"), Some(&event), Some("merge222")).as_deref(), Some("head111"));
-        assert_eq!(head_sha(None, Some("pull_request_target"), Some(&event), Some("base")).as_deref(), Some("head111"));
+        let event =
+            json!({"pull_request": {"head": {"sha": "head111"}, "merge_commit_sha": "merge222"}});
+        assert_eq!(
+            head_sha(None, Some("pull_request"), Some(&event), Some("merge222")).as_deref(),
+            Some("head111")
+        );
+        assert_eq!(
+            head_sha(
+                None,
+                Some("pull_request_target"),
+                Some(&event),
+                Some("base")
+            )
+            .as_deref(),
+            Some("head111")
+        );
     }
 
     #[test]
     fn workflow_run_uses_the_triggering_head() {
         let event = json!({"workflow_run": {"head_sha": "fork333", "pull_requests": []}});
-        assert_eq!(head_sha(None, Some("workflow_run"), Some(&event), Some("default-branch")).as_deref(), Some("fork333"));
+        assert_eq!(
+            head_sha(
+                None,
+                Some("workflow_run"),
+                Some(&event),
+                Some("default-branch")
+            )
+            .as_deref(),
+            Some("fork333")
+        );
     }
 
     #[test]
     fn push_uses_github_sha() {
         let event = json!({"after": "abc", "pull_request": {"head": {"sha": "ignored"}}});
-        assert_eq!(head_sha(None, Some("push"), Some(&event), Some("push444")).as_deref(), Some("push444"));
+        assert_eq!(
+            head_sha(None, Some("push"), Some(&event), Some("push444")).as_deref(),
+            Some("push444")
+        );
     }
 
     #[test]
     fn explicit_sha_wins_and_gaps_fall_back() {
         let event = json!({"pull_request": {"head": {"sha": "head111"}}});
-        assert_eq!(head_sha(Some("given"), Some("pull_request"), Some(&event), Some("x")).as_deref(), Some("given"));
-        assert_eq!(head_sha(Some(""), Some("pull_request"), None, Some("x")).as_deref(), Some("x"));
+        assert_eq!(
+            head_sha(Some("given"), Some("pull_request"), Some(&event), Some("x")).as_deref(),
+            Some("given")
+        );
+        assert_eq!(
+            head_sha(Some(""), Some("pull_request"), None, Some("x")).as_deref(),
+            Some("x")
+        );
         assert_eq!(head_sha(None, None, None, None), None);
     }
 }

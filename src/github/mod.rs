@@ -5,4 +5,6 @@ mod checks;
 pub mod event;
 pub mod runtime;
 
-pub use checks::{CheckRun, CheckRunOutput, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository};
+pub use checks::{
+    CheckRun, CheckRunOutput, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository,
+};

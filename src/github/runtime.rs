@@ -18,7 +18,9 @@ impl Runtime {
     /// Appends step outputs. A value with a line break uses the heredoc form with a random
     /// delimiter, so no value can forge another output.
     pub fn set_outputs(&self, outputs: &[(&str, String)]) -> io::Result<()> {
-        let Some(path) = &self.output_file else { return Ok(()) };
+        let Some(path) = &self.output_file else {
+            return Ok(());
+        };
         let mut text = String::new();
         for (name, value) in outputs {
             if value.contains(['\n', '\r']) {
@@ -33,7 +35,9 @@ impl Runtime {
 
     /// Appends Markdown to the job summary, cut to the 1 MiB the runner accepts per step.
     pub fn append_summary(&self, markdown: &str) -> io::Result<()> {
-        let Some(path) = &self.summary_file else { return Ok(()) };
+        let Some(path) = &self.summary_file else {
+            return Ok(());
+        };
         let existing = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
         let room = crate::report::MAX_JOB_SUMMARY_BYTES.saturating_sub(existing + 1);
         let markdown = truncate_markdown(markdown, room, "_Summary cut to GitHub's 1 MiB limit._");
@@ -48,7 +52,9 @@ fn append(path: &Path, text: &str) -> io::Result<()> {
 
 /// Escapes a workflow command's message (actions/runner `ActionCommand.cs`).
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value.
@@ -105,8 +111,13 @@ mod tests {
     #[test]
     fn outputs_use_heredocs_for_multiline_values() {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = Runtime { output_file: Some(dir.path().join("out")), summary_file: None };
-        runtime.set_outputs(&[("a", "1".into()), ("b", "x\ny".into())]).unwrap();
+        let runtime = Runtime {
+            output_file: Some(dir.path().join("out")),
+            summary_file: None,
+        };
+        runtime
+            .set_outputs(&[("a", "1".into()), ("b", "x\ny".into())])
+            .unwrap();
         let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("a=1"));
@@ -119,8 +130,13 @@ mod tests {
     fn summary_is_capped_at_one_mebibyte() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("summary");
-        let runtime = Runtime { output_file: None, summary_file: Some(path.clone()) };
-        runtime.append_summary(&"line of text\n".repeat(200_000)).unwrap();
+        let runtime = Runtime {
+            output_file: None,
+            summary_file: Some(path.clone()),
+        };
+        runtime
+            .append_summary(&"line of text\n".repeat(200_000))
+            .unwrap();
         assert!(std::fs::metadata(&path).unwrap().len() <= 1024 * 1024);
     }
 }

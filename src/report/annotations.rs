@@ -43,8 +43,17 @@ pub struct Annotation {
 /// repository-relative (`--path-prefix`).
 pub fn annotations(report: &Report, path_prefix: &str) -> Vec<Annotation> {
     let failures = report.failures.iter().map(|t| {
-        let message = t.error.as_ref().map_or_else(|| "Test failed".to_owned(), |e| e.message.clone());
-        test_annotation(t, path_prefix, AnnotationLevel::Failure, &t.title_path(), &message)
+        let message = t
+            .error
+            .as_ref()
+            .map_or_else(|| "Test failed".to_owned(), |e| e.message.clone());
+        test_annotation(
+            t,
+            path_prefix,
+            AnnotationLevel::Failure,
+            &t.title_path(),
+            &message,
+        )
     });
     let problems = report.spec_problems.iter().map(|p| {
         annotation(
@@ -57,26 +66,66 @@ pub fn annotations(report: &Report, path_prefix: &str) -> Vec<Annotation> {
         )
     });
     let flaky = report.flaky.iter().map(|t| {
-        let cause = t.error.as_ref().map_or(String::new(), |e| format!(":\n{}", e.message));
-        let message = format!("Flaky: passed after attempt {} of {} failed{cause}", t.attempt, t.attempts);
-        test_annotation(t, path_prefix, AnnotationLevel::Warning, &format!("Flaky: {}", t.title_path()), &message)
+        let cause = t
+            .error
+            .as_ref()
+            .map_or(String::new(), |e| format!(":\n{}", e.message));
+        let message = format!(
+            "Flaky: passed after attempt {} of {} failed{cause}",
+            t.attempt, t.attempts
+        );
+        test_annotation(
+            t,
+            path_prefix,
+            AnnotationLevel::Warning,
+            &format!("Flaky: {}", t.title_path()),
+            &message,
+        )
     });
-    failures.chain(problems).chain(flaky).take(MAX_ANNOTATIONS).collect()
+    failures
+        .chain(problems)
+        .chain(flaky)
+        .take(MAX_ANNOTATIONS)
+        .collect()
 }
 
-fn test_annotation(test: &TestReport, prefix: &str, level: AnnotationLevel, title: &str, message: &str) -> Annotation {
+fn test_annotation(
+    test: &TestReport,
+    prefix: &str,
+    level: AnnotationLevel,
+    title: &str,
+    message: &str,
+) -> Annotation {
     let mut details = Vec::new();
     if let Some(error) = &test.error {
         details.extend(error.frame.clone());
         details.extend(error.stack.clone());
     }
     let mut links = vec![format!("Currents: {}", test.test_url)];
-    links.extend(test.media.iter().map(|m| format!("{} (expires 2 h after the report): {}", m.label, m.url)));
+    links.extend(
+        test.media
+            .iter()
+            .map(|m| format!("{} (expires 2 h after the report): {}", m.label, m.url)),
+    );
     details.push(links.join("\n"));
-    annotation(join_path(prefix, &test.spec), test.line.unwrap_or(1), level, title, message, Some(details.join("\n\n")))
+    annotation(
+        join_path(prefix, &test.spec),
+        test.line.unwrap_or(1),
+        level,
+        title,
+        message,
+        Some(details.join("\n\n")),
+    )
 }
 
-fn annotation(path: String, line: u32, level: AnnotationLevel, title: &str, message: &str, raw_details: Option<String>) -> Annotation {
+fn annotation(
+    path: String,
+    line: u32,
+    level: AnnotationLevel,
+    title: &str,
+    message: &str,
+    raw_details: Option<String>,
+) -> Annotation {
     let clean = |text: &str, max: usize| truncate_bytes(&restrict_unicode(text), max).to_owned();
     Annotation {
         path: restrict_unicode(&path),
@@ -84,7 +133,14 @@ fn annotation(path: String, line: u32, level: AnnotationLevel, title: &str, mess
         end_line: line,
         annotation_level: level,
         title: truncate_chars(&restrict_unicode(title), MAX_TITLE_CHARS),
-        message: clean(if message.trim().is_empty() { "Test failed" } else { message }, MAX_MESSAGE_BYTES),
+        message: clean(
+            if message.trim().is_empty() {
+                "Test failed"
+            } else {
+                message
+            },
+            MAX_MESSAGE_BYTES,
+        ),
         raw_details: raw_details.map(|d| clean(&d, MAX_MESSAGE_BYTES)),
     }
 }
@@ -92,7 +148,11 @@ fn annotation(path: String, line: u32, level: AnnotationLevel, title: &str, mess
 /// `prefix` + `spec`, with `./` and leading `/` removed: GitHub shows an annotation in the diff
 /// only for a repository-relative path.
 fn join_path(prefix: &str, spec: &str) -> String {
-    let clean = |p: &str| p.trim_start_matches("./").trim_start_matches('/').to_owned();
+    let clean = |p: &str| {
+        p.trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_owned()
+    };
     let prefix = clean(prefix);
     let spec = clean(spec);
     if prefix.is_empty() {
@@ -110,7 +170,10 @@ mod tests {
     fn paths_are_repository_relative() {
         assert_eq!(join_path("", "tests/a.spec.ts"), "tests/a.spec.ts");
         assert_eq!(join_path("e2e", "tests/a.spec.ts"), "e2e/tests/a.spec.ts");
-        assert_eq!(join_path("./e2e/", "./tests/a.spec.ts"), "e2e/tests/a.spec.ts");
+        assert_eq!(
+            join_path("./e2e/", "./tests/a.spec.ts"),
+            "e2e/tests/a.spec.ts"
+        );
         assert_eq!(join_path("/", "/abs.ts"), "abs.ts");
     }
 
@@ -118,7 +181,14 @@ mod tests {
     fn fields_respect_github_limits() {
         let title = "🎉".repeat(300);
         let message = "é".repeat(40_000);
-        let a = annotation("p".into(), 1, AnnotationLevel::Failure, &title, &message, Some("😀".repeat(30_000)));
+        let a = annotation(
+            "p".into(),
+            1,
+            AnnotationLevel::Failure,
+            &title,
+            &message,
+            Some("😀".repeat(30_000)),
+        );
         assert!(a.title.chars().count() <= MAX_TITLE_CHARS);
         assert!(a.message.len() <= MAX_MESSAGE_BYTES);
         let details = a.raw_details.unwrap();

@@ -4,8 +4,13 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::text::strip_ansi;
-use super::{Conclusion, ErrorReport, GroupSummary, MediaLink, Report, SpecProblem, TestReport, Totals};
-use crate::currents::models::{Attempt, Instance, InstanceId, InstanceResults, Platform, Run, Spec, Test, TestCounts, TestError, TestState};
+use super::{
+    Conclusion, ErrorReport, GroupSummary, MediaLink, Report, SpecProblem, TestReport, Totals,
+};
+use crate::currents::models::{
+    Attempt, Instance, InstanceId, InstanceResults, Platform, Run, Spec, Test, TestCounts,
+    TestError, TestState,
+};
 use crate::currents::run_url;
 
 /// Builds the report of `run`. `instances` holds the fetched details of the specs that have
@@ -24,16 +29,23 @@ pub fn build(
 
     for spec in run.specs.iter().filter(|s| s.needs_details()) {
         let spec_url = format!("{run_url}/i/{}", spec.instance_id);
-        let results = instances.get(&spec.instance_id).and_then(|i| i.results.as_ref());
+        let results = instances
+            .get(&spec.instance_id)
+            .and_then(|i| i.results.as_ref());
         let Some(results) = results else {
             let reason = unavailable
                 .get(&spec.instance_id)
                 .map_or("its test details were not available", String::as_str);
-            let (failed, flaky) = spec.results.as_ref().map_or((0, 0), |r| (r.stats.failures, r.stats.flaky.max(r.flaky)));
+            let (failed, flaky) = spec
+                .results
+                .as_ref()
+                .map_or((0, 0), |r| (r.stats.failures, r.stats.flaky.max(r.flaky)));
             spec_problems.push(SpecProblem {
                 spec: spec.spec.clone(),
                 group_id: spec.group_id.clone(),
-                message: format!("{failed} failed and {flaky} flaky test(s) without detail: {reason}"),
+                message: format!(
+                    "{failed} failed and {flaky} flaky test(s) without detail: {reason}"
+                ),
                 spec_url,
             });
             continue;
@@ -63,13 +75,17 @@ pub fn build(
         status: run.status.clone(),
         conclusion: Conclusion::of(&run.completion_state, &run.status, is_timeout),
         totals: totals(run),
-        groups: run.groups.iter().map(|g| GroupSummary {
-            group_id: g.group_id.clone(),
-            platform: g.platform.as_ref().map(platform).unwrap_or_default(),
-            totals: counts(&g.tests),
-            specs_complete: g.instances.as_ref().map_or(0, |i| i.complete),
-            specs_overall: g.instances.as_ref().map_or(0, |i| i.overall),
-        }).collect(),
+        groups: run
+            .groups
+            .iter()
+            .map(|g| GroupSummary {
+                group_id: g.group_id.clone(),
+                platform: g.platform.as_ref().map(platform).unwrap_or_default(),
+                totals: counts(&g.tests),
+                specs_complete: g.instances.as_ref().map_or(0, |i| i.complete),
+                specs_overall: g.instances.as_ref().map_or(0, |i| i.overall),
+            })
+            .collect(),
         failures,
         flaky,
         spec_problems,
@@ -86,7 +102,10 @@ pub fn build(
 fn totals(run: &Run) -> Totals {
     let mut totals = Totals::default();
     let all: Vec<&TestCounts> = if run.groups.is_empty() {
-        run.specs.iter().filter_map(|s| s.results.as_ref().map(|r| &r.stats)).collect()
+        run.specs
+            .iter()
+            .filter_map(|s| s.results.as_ref().map(|r| &r.stats))
+            .collect()
     } else {
         run.groups.iter().map(|g| &g.tests).collect()
     };
@@ -116,13 +135,26 @@ fn counts(c: &TestCounts) -> Totals {
 fn platform(p: &Platform) -> String {
     let os = [p.os_name.as_deref(), p.os_version.as_deref()];
     let browser = [p.browser_name.as_deref(), p.browser_version.as_deref()];
-    let join = |parts: [Option<&str>; 2]| parts.into_iter().flatten().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
-    [join(browser), join(os)].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ")
+    let join = |parts: [Option<&str>; 2]| {
+        parts
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    [join(browser), join(os)]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn framework(run: &Run) -> Option<String> {
     let fw = run.meta.framework.as_ref();
-    let kind = fw.and_then(|f| f.kind.as_deref()).or(run.cypress_version.as_ref().map(|_| "cypress"))?;
+    let kind = fw
+        .and_then(|f| f.kind.as_deref())
+        .or(run.cypress_version.as_ref().map(|_| "cypress"))?;
     let name = match kind.to_ascii_lowercase().as_str() {
         "pw" | "playwright" => "Playwright",
         "cypress" | "cy" => "Cypress",
@@ -131,14 +163,22 @@ fn framework(run: &Run) -> Option<String> {
         "postman" => "Postman",
         _ => kind,
     };
-    let version = fw.and_then(|f| f.version.as_deref()).or(run.cypress_version.as_deref());
+    let version = fw
+        .and_then(|f| f.version.as_deref())
+        .or(run.cypress_version.as_deref());
     Some(match version {
         Some(v) if !v.is_empty() => format!("{name} {v}"),
         _ => name.to_owned(),
     })
 }
 
-fn test_report(spec: &Spec, results: &InstanceResults, test: &Test, spec_url: &str, failed: bool) -> TestReport {
+fn test_report(
+    spec: &Spec,
+    results: &InstanceResults,
+    test: &Test,
+    spec_url: &str,
+    failed: bool,
+) -> TestReport {
     // The attempt whose error and media tell the story: the last failed one.
     let index = test
         .attempts
@@ -173,7 +213,10 @@ fn error_report(error: &TestError) -> ErrorReport {
     let stack = non_empty(error.stack.as_deref()).map(strip_ansi);
     let message = non_empty(error.message.as_deref()).map(strip_ansi);
     let name = non_empty(error.name.as_deref());
-    let head = stack.as_deref().map(head_of_stack).filter(|h| !h.is_empty());
+    let head = stack
+        .as_deref()
+        .map(head_of_stack)
+        .filter(|h| !h.is_empty());
     let message = match (head, message) {
         // The stack's head repeats the message and adds "Expected/Received" lines.
         (Some(head), Some(msg)) if head.contains(msg.lines().next().unwrap_or_default()) => head,
@@ -220,18 +263,28 @@ fn failing_line(frame: &str) -> Option<String> {
 fn line_in_spec(error: &TestError, spec: &str) -> Option<u32> {
     let frame = error.code_frame.as_ref()?;
     let spec = spec.trim_start_matches("./");
-    let points_into_spec = [&frame.file, &frame.relative_file, &frame.original_file, &frame.absolute_file]
-        .into_iter()
-        .flatten()
-        .any(|file| {
-            let file = file.trim_start_matches("./");
-            file == spec || file.ends_with(&format!("/{spec}")) || spec.ends_with(&format!("/{file}"))
-        });
+    let points_into_spec = [
+        &frame.file,
+        &frame.relative_file,
+        &frame.original_file,
+        &frame.absolute_file,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|file| {
+        let file = file.trim_start_matches("./");
+        file == spec || file.ends_with(&format!("/{spec}")) || spec.ends_with(&format!("/{file}"))
+    });
     points_into_spec.then_some(frame.line?).filter(|&l| l > 0)
 }
 
 /// The media of one attempt, in reading order: screenshots, video, trace, attachments.
-fn media(results: &InstanceResults, test: &Test, index: usize, attempt: Option<&Attempt>) -> Vec<MediaLink> {
+fn media(
+    results: &InstanceResults,
+    test: &Test,
+    index: usize,
+    attempt: Option<&Attempt>,
+) -> Vec<MediaLink> {
     let of = |test_id: &Option<String>, attempt: &Option<usize>| {
         test_id.as_deref() == Some(test.test_id.as_str()) && *attempt == Some(index)
     };
@@ -243,33 +296,76 @@ fn media(results: &InstanceResults, test: &Test, index: usize, attempt: Option<&
         .filter_map(|s| s.screenshot_url.as_deref())
         .collect();
     for (n, url) in shots.iter().enumerate() {
-        let label = if shots.len() == 1 { "screenshot".to_owned() } else { format!("screenshot {}", n + 1) };
-        links.push(MediaLink { label, url: (*url).to_owned() });
+        let label = if shots.len() == 1 {
+            "screenshot".to_owned()
+        } else {
+            format!("screenshot {}", n + 1)
+        };
+        links.push(MediaLink {
+            label,
+            url: (*url).to_owned(),
+        });
     }
-    if let Some(video) = results.videos.iter().find(|v| of(&v.test_id, &v.test_attempt_index)).and_then(|v| v.video_url.clone()) {
-        links.push(MediaLink { label: "video".into(), url: video });
+    if let Some(video) = results
+        .videos
+        .iter()
+        .find(|v| of(&v.test_id, &v.test_attempt_index))
+        .and_then(|v| v.video_url.clone())
+    {
+        links.push(MediaLink {
+            label: "video".into(),
+            url: video,
+        });
     } else if let Some(spec_video) = non_empty(results.video_url.as_deref()) {
         // Cypress records one video per spec; the attempt's timestamp deep-links into it.
         let link = match attempt.and_then(|a| a.video_timestamp) {
             Some(ms) if ms >= 0.0 => {
                 let seconds = ms / 1000.0;
                 MediaLink {
-                    label: format!("video at {}:{:02}", (seconds / 60.0).floor(), (seconds % 60.0).floor()),
+                    label: format!(
+                        "video at {}:{:02}",
+                        (seconds / 60.0).floor(),
+                        (seconds % 60.0).floor()
+                    ),
                     url: format!("{spec_video}#t={seconds:.1}"),
                 }
             }
-            _ => MediaLink { label: "spec video".into(), url: spec_video.to_owned() },
+            _ => MediaLink {
+                label: "spec video".into(),
+                url: spec_video.to_owned(),
+            },
         };
         links.push(link);
     }
-    if let Some(trace) = results.playwright_traces.iter().find(|t| of(&t.test_id, &t.test_attempt_index)).and_then(|t| t.trace_url.as_deref()) {
-        let viewer = url::form_urlencoded::Serializer::new(String::new()).append_pair("trace", trace).finish();
-        links.push(MediaLink { label: "trace".into(), url: format!("https://trace.playwright.dev/?{viewer}") });
+    if let Some(trace) = results
+        .playwright_traces
+        .iter()
+        .find(|t| of(&t.test_id, &t.test_attempt_index))
+        .and_then(|t| t.trace_url.as_deref())
+    {
+        let viewer = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("trace", trace)
+            .finish();
+        links.push(MediaLink {
+            label: "trace".into(),
+            url: format!("https://trace.playwright.dev/?{viewer}"),
+        });
     }
-    for attachment in results.attachments.iter().filter(|a| of(&a.test_id, &a.test_attempt_index)) {
+    for attachment in results
+        .attachments
+        .iter()
+        .filter(|a| of(&a.test_id, &a.test_attempt_index))
+    {
         if let Some(url) = attachment.read_url.as_deref() {
-            let label = attachment.filename.clone().or(attachment.name.clone()).unwrap_or_else(|| "attachment".into());
-            links.push(MediaLink { label, url: url.to_owned() });
+            let label = attachment
+                .filename
+                .clone()
+                .or(attachment.name.clone())
+                .unwrap_or_else(|| "attachment".into());
+            links.push(MediaLink {
+                label,
+                url: url.to_owned(),
+            });
         }
     }
     links
@@ -293,16 +389,38 @@ mod tests {
     #[test]
     fn line_only_when_the_frame_points_into_the_spec() {
         let error = |file: &str| TestError {
-            code_frame: Some(crate::currents::models::CodeFrame { line: Some(42), file: Some(file.into()), ..Default::default() }),
+            code_frame: Some(crate::currents::models::CodeFrame {
+                line: Some(42),
+                file: Some(file.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        assert_eq!(line_in_spec(&error("/home/runner/work/w/w/tests/a.spec.ts"), "tests/a.spec.ts"), Some(42));
-        assert_eq!(line_in_spec(&error("/home/runner/work/w/w/tests/pages/cart.ts"), "tests/a.spec.ts"), None);
-        assert_eq!(line_in_spec(&error("/x/other-tests/a.spec.ts"), "tests/a.spec.ts"), None);
+        assert_eq!(
+            line_in_spec(
+                &error("/home/runner/work/w/w/tests/a.spec.ts"),
+                "tests/a.spec.ts"
+            ),
+            Some(42)
+        );
+        assert_eq!(
+            line_in_spec(
+                &error("/home/runner/work/w/w/tests/pages/cart.ts"),
+                "tests/a.spec.ts"
+            ),
+            None
+        );
+        assert_eq!(
+            line_in_spec(&error("/x/other-tests/a.spec.ts"), "tests/a.spec.ts"),
+            None
+        );
     }
 
     #[test]
     fn stack_head_stops_at_frames() {
-        assert_eq!(head_of_stack("Error: x\n\nExpected: 1\n    at foo (a.ts:1:1)\n    at bar"), "Error: x\n\nExpected: 1");
+        assert_eq!(
+            head_of_stack("Error: x\n\nExpected: 1\n    at foo (a.ts:1:1)\n    at bar"),
+            "Error: x\n\nExpected: 1"
+        );
     }
 }

@@ -36,13 +36,22 @@ pub struct CheckOutput {
 /// The check run's output.
 pub fn check_output(report: &Report) -> CheckOutput {
     let (summary, shown) = render_body(report, MAX_CHECK_OUTPUT_BYTES);
-    let text = (shown < report.failures.len()).then(|| all_failures(report, MAX_CHECK_OUTPUT_BYTES));
-    CheckOutput { title: title(report), summary, text }
+    let text =
+        (shown < report.failures.len()).then(|| all_failures(report, MAX_CHECK_OUTPUT_BYTES));
+    CheckOutput {
+        title: title(report),
+        summary,
+        text,
+    }
 }
 
 /// The job summary: a heading, then the same body with the room of a step summary.
 pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
-    let mut heading = format!("## {} Currents: {}\n\n", icon(report.conclusion), title(report));
+    let mut heading = format!(
+        "## {} Currents: {}\n\n",
+        icon(report.conclusion),
+        title(report)
+    );
     if let Some(url) = check_url {
         let _ = writeln!(heading, "[View the check run]({url})\n");
     }
@@ -99,7 +108,10 @@ fn render_body(report: &Report, limit: usize) -> (String, usize) {
         }
     }
     out.push_str(&tail);
-    let note = format!("_Report cut to fit GitHub's limit; see [the run on Currents]({})._", report.run_url);
+    let note = format!(
+        "_Report cut to fit GitHub's limit; see [the run on Currents]({})._",
+        report.run_url
+    );
     (truncate_markdown(&out, limit, &note), shown)
 }
 
@@ -123,7 +135,10 @@ fn head(report: &Report) -> String {
         facts.push(format!("branch {}", escape_markdown(branch)));
     }
     if let Some(sha) = report.commit_sha.as_deref().filter(|s| !s.is_empty()) {
-        facts.push(format!("commit {}", escape_markdown(truncate_bytes(sha, 7))));
+        facts.push(format!(
+            "commit {}",
+            escape_markdown(truncate_bytes(sha, 7))
+        ));
     }
     if !facts.is_empty() {
         out.push_str(&facts.join(" · "));
@@ -136,7 +151,11 @@ fn head(report: &Report) -> String {
 }
 
 fn failure_block(test: &TestReport) -> String {
-    let mut out = format!("#### {} › {}\n\n", escape_markdown(&test.spec), escape_markdown(&test.title_path()));
+    let mut out = format!(
+        "#### {} › {}\n\n",
+        escape_markdown(&test.spec),
+        escape_markdown(&test.title_path())
+    );
     if let Some(error) = &test.error {
         let mut shown = truncate_bytes(&error.message, MAX_ERROR_BYTES).to_owned();
         if shown.len() < error.message.len() {
@@ -159,7 +178,11 @@ fn links_line(test: &TestReport, with_attempt: bool) -> String {
     if with_attempt && test.attempts > 1 {
         parts.push(format!("attempt {} of {}", test.attempt, test.attempts));
     }
-    parts.extend(test.media.iter().map(|m| format!("[{}]({})", escape_markdown(&m.label), m.url)));
+    parts.extend(
+        test.media
+            .iter()
+            .map(|m| format!("[{}]({})", escape_markdown(&m.label), m.url)),
+    );
     parts.join(" · ")
 }
 
@@ -176,7 +199,11 @@ fn spec_problem_line(problem: &SpecProblem) -> String {
 fn tail(report: &Report) -> String {
     let mut out = String::new();
     if !report.spec_problems.is_empty() {
-        let _ = write!(out, "### ⚠️ Spec errors ({})\n\n", report.spec_problems.len());
+        let _ = write!(
+            out,
+            "### ⚠️ Spec errors ({})\n\n",
+            report.spec_problems.len()
+        );
         for problem in &report.spec_problems {
             out.push_str(&spec_problem_line(problem));
         }
@@ -194,7 +221,12 @@ fn tail(report: &Report) -> String {
                 links_line(test, false)
             );
             if out.len() - start + line.len() > MAX_FLAKY_BYTES {
-                let _ = writeln!(out, "- _and {} more, see [the run on Currents]({})_", report.flaky.len() - n, report.run_url);
+                let _ = writeln!(
+                    out,
+                    "- _and {} more, see [the run on Currents]({})_",
+                    report.flaky.len() - n,
+                    report.run_url
+                );
                 break;
             }
             out.push_str(&line);
@@ -220,11 +252,15 @@ fn tail(report: &Report) -> String {
         }
         out.push('\n');
     }
-    let has_media = report.failures.iter().chain(&report.flaky).any(|t| !t.media.is_empty());
+    let has_media = report
+        .failures
+        .iter()
+        .chain(&report.flaky)
+        .any(|t| !t.media.is_empty());
     if has_media {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<sub>Screenshot, video, trace and attachment links are signed by Currents and expire 2 h after this report fetched the run ({}). The Currents links do not expire.</sub>\n",
+            "<sub>Screenshot, video, trace and attachment links are signed by Currents and expire 2 h after this report fetched the run ({}). The Currents links do not expire.</sub>",
             humantime::format_rfc3339_seconds(report.fetched_at)
         );
     }

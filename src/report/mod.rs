@@ -13,7 +13,9 @@ use std::time::SystemTime;
 
 pub use annotations::{Annotation, AnnotationLevel, annotations};
 pub use build::build;
-pub use markdown::{CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, job_summary};
+pub use markdown::{
+    CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, job_summary,
+};
 
 use crate::currents::models::{CompletionState, RunStatus};
 
@@ -106,7 +108,11 @@ impl Totals {
         .filter(|(n, _)| *n > 0)
         .map(|(n, label)| format!("{n} {label}"))
         .collect();
-        if parts.is_empty() { "no tests recorded".to_owned() } else { parts.join(", ") }
+        if parts.is_empty() {
+            "no tests recorded".to_owned()
+        } else {
+            parts.join(", ")
+        }
     }
 }
 
@@ -182,19 +188,47 @@ mod tests {
     fn conclusion_mapping() {
         use CompletionState as C;
         use RunStatus as S;
-        assert_eq!(Conclusion::of(&C::Complete, &S::Passed, false), Conclusion::Success);
-        assert_eq!(Conclusion::of(&C::Complete, &S::Failed, false), Conclusion::Failure);
-        assert_eq!(Conclusion::of(&C::Canceled, &S::Failing, false), Conclusion::Cancelled);
-        assert_eq!(Conclusion::of(&C::Timeout, &S::Running, false), Conclusion::TimedOut);
-        assert_eq!(Conclusion::of(&C::Complete, &S::Passed, true), Conclusion::TimedOut);
-        assert_eq!(Conclusion::of(&C::parse("cancelled"), &S::parse("passed"), false), Conclusion::Cancelled);
-        assert_eq!(Conclusion::of(&C::Complete, &S::Other("NEW".into()), false), Conclusion::Neutral);
+        assert_eq!(
+            Conclusion::of(&C::Complete, &S::Passed, false),
+            Conclusion::Success
+        );
+        assert_eq!(
+            Conclusion::of(&C::Complete, &S::Failed, false),
+            Conclusion::Failure
+        );
+        assert_eq!(
+            Conclusion::of(&C::Canceled, &S::Failing, false),
+            Conclusion::Cancelled
+        );
+        assert_eq!(
+            Conclusion::of(&C::Timeout, &S::Running, false),
+            Conclusion::TimedOut
+        );
+        assert_eq!(
+            Conclusion::of(&C::Complete, &S::Passed, true),
+            Conclusion::TimedOut
+        );
+        assert_eq!(
+            Conclusion::of(&C::parse("cancelled"), &S::parse("passed"), false),
+            Conclusion::Cancelled
+        );
+        assert_eq!(
+            Conclusion::of(&C::Complete, &S::Other("NEW".into()), false),
+            Conclusion::Neutral
+        );
         assert_eq!(Conclusion::TimedOut.as_str(), "timed_out");
     }
 
     #[test]
     fn headline_lists_non_zero_counts_worst_first() {
-        let totals = Totals { tests: 13, passed: 9, failed: 2, flaky: 1, skipped: 1, pending: 0 };
+        let totals = Totals {
+            tests: 13,
+            passed: 9,
+            failed: 2,
+            flaky: 1,
+            skipped: 1,
+            pending: 0,
+        };
         assert_eq!(totals.headline(), "2 failed, 1 flaky, 9 passed, 1 skipped");
         assert_eq!(Totals::default().headline(), "no tests recorded");
     }

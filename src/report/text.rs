@@ -65,11 +65,7 @@ pub fn escape_markdown(text: &str) -> String {
 /// `content` in a fenced code block whose fence is longer than any backtick run inside, so
 /// that no content can close it early.
 pub fn code_block(content: &str) -> String {
-    let longest_run = content
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest_run = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run.max(2) + 1);
     format!("{fence}text\n{}\n{fence}\n", content.trim_end_matches('\n'))
 }
@@ -109,7 +105,9 @@ fn open_fence(markdown: &str) -> Option<String> {
         }
         match &open {
             None => open = Some("`".repeat(ticks)),
-            Some(fence) if ticks >= fence.len() && trimmed[ticks..].trim().is_empty() => open = None,
+            Some(fence) if ticks >= fence.len() && trimmed[ticks..].trim().is_empty() => {
+                open = None
+            }
             Some(_) => {}
         }
     }
@@ -127,7 +125,10 @@ mod tests {
 
     #[test]
     fn strips_ansi() {
-        assert_eq!(strip_ansi("\u{1b}[2mexpect(\u{1b}[22m\u{1b}[31mlocator\u{1b}[39m)"), "expect(locator)");
+        assert_eq!(
+            strip_ansi("\u{1b}[2mexpect(\u{1b}[22m\u{1b}[31mlocator\u{1b}[39m)"),
+            "expect(locator)"
+        );
     }
 
     #[test]
@@ -179,6 +180,9 @@ mod tests {
 
     #[test]
     fn escapes_markdown() {
-        assert_eq!(escape_markdown("a|b *c* [d](e) <x>"), "a\\|b \\*c\\* \\[d\\](e) \\<x\\>");
+        assert_eq!(
+            escape_markdown("a|b *c* [d](e) <x>"),
+            "a\\|b \\*c\\* \\[d\\](e) \\<x\\>"
+        );
     }
 }

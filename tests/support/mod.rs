@@ -34,7 +34,10 @@ impl Recorded {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 }
 
@@ -48,12 +51,20 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Self { status: 200, body, headers: Vec::new() }
+        Self {
+            status: 200,
+            body,
+            headers: Vec::new(),
+        }
     }
 
     pub fn status(status: u16) -> Self {
         let body = json!({"status": "FAILED", "error": format!("scripted {status}")});
-        Self { status, body, headers: Vec::new() }
+        Self {
+            status,
+            body,
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -62,7 +73,11 @@ impl Reply {
     }
 
     fn into_response(self) -> Response {
-        let mut response = (StatusCode::from_u16(self.status).unwrap(), axum::Json(self.body)).into_response();
+        let mut response = (
+            StatusCode::from_u16(self.status).unwrap(),
+            axum::Json(self.body),
+        )
+            .into_response();
         for (name, value) in self.headers {
             response.headers_mut().insert(
                 axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -83,14 +98,23 @@ impl Script {
     }
 
     fn next(&mut self) -> Option<Reply> {
-        if self.0.len() > 1 { self.0.pop_front() } else { self.0.front().cloned() }
+        if self.0.len() > 1 {
+            self.0.pop_front()
+        } else {
+            self.0.front().cloned()
+        }
     }
 }
 
 /// Reads a file of `tests/data/currents/`.
 pub fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/currents").join(name);
-    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/currents")
+        .join(name);
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 #[derive(Default)]
@@ -113,7 +137,9 @@ pub struct FakeCurrents {
 impl FakeCurrents {
     pub async fn start(state: CurrentsState) -> Self {
         let state = Arc::new(Mutex::new(state));
-        let app = Router::new().fallback(currents_handler).with_state(state.clone());
+        let app = Router::new()
+            .fallback(currents_handler)
+            .with_state(state.clone());
         let addr = serve(app).await;
         Self { state, addr }
     }
@@ -127,11 +153,17 @@ impl FakeCurrents {
     }
 
     pub fn requests_to(&self, path_prefix: &str) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.path.starts_with(path_prefix)).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(path_prefix))
+            .collect()
     }
 }
 
-async fn currents_handler(State(state): State<Arc<Mutex<CurrentsState>>>, request: Request) -> Response {
+async fn currents_handler(
+    State(state): State<Arc<Mutex<CurrentsState>>>,
+    request: Request,
+) -> Response {
     let recorded = record(request).await;
     let (reply, latency) = {
         let mut s = state.lock().unwrap();
@@ -140,12 +172,21 @@ async fn currents_handler(State(state): State<Arc<Mutex<CurrentsState>>>, reques
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let reply = match (recorded.method.as_str(), segments.as_slice()) {
             ("GET", ["runs", "find"]) => s.find.next(),
-            ("PUT", ["runs", "cancel-ci", "github"]) | ("PUT", ["runs", _, "cancel"]) => s.cancel.next(),
+            ("PUT", ["runs", "cancel-ci", "github"]) | ("PUT", ["runs", _, "cancel"]) => {
+                s.cancel.next()
+            }
             ("GET", ["runs", id]) => s.runs.get_mut(*id).and_then(Script::next),
             ("GET", ["instances", id]) => s.instances.get_mut(*id).and_then(Script::next),
             _ => None,
         };
-        (reply.unwrap_or_else(|| Reply { status: 404, body: json!({"status":"FAILED","error":"Not found"}), headers: vec![] }), s.latency)
+        (
+            reply.unwrap_or_else(|| Reply {
+                status: 404,
+                body: json!({"status":"FAILED","error":"Not found"}),
+                headers: vec![],
+            }),
+            s.latency,
+        )
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -176,7 +217,9 @@ pub struct FakeGithub {
 impl FakeGithub {
     pub async fn start(state: GithubState) -> Self {
         let state = Arc::new(Mutex::new(state));
-        let app = Router::new().fallback(github_handler).with_state(state.clone());
+        let app = Router::new()
+            .fallback(github_handler)
+            .with_state(state.clone());
         let addr = serve(app).await;
         Self { state, addr }
     }
@@ -202,7 +245,10 @@ impl FakeGithub {
 pub const GITHUB_TOKEN: &str = "ghs_faketoken0123456789abcdefSECRET";
 pub const CURRENTS_KEY: &str = "cur_fakekey_9f8e7d6c5b4aSECRET";
 
-async fn github_handler(State(state): State<Arc<Mutex<GithubState>>>, request: Request) -> Response {
+async fn github_handler(
+    State(state): State<Arc<Mutex<GithubState>>>,
+    request: Request,
+) -> Response {
     let recorded = record(request).await;
     let latency = state.lock().unwrap().latency;
     if !latency.is_zero() {
@@ -211,15 +257,28 @@ async fn github_handler(State(state): State<Arc<Mutex<GithubState>>>, request: R
     let mut s = state.lock().unwrap();
     s.requests.push(recorded.clone());
     if recorded.header("user-agent").is_none() {
-        return reject(&mut s, 403, "Request forbidden by administrative rules. Please make sure your request has a User-Agent header");
+        return reject(
+            &mut s,
+            403,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        );
     }
     if recorded.header("authorization").as_deref() != Some(&format!("Bearer {GITHUB_TOKEN}")) {
         return reject(&mut s, 401, "Bad credentials");
     }
     if let Some(status) = s.refuse_with {
-        return (StatusCode::from_u16(status).unwrap(), axum::Json(json!({"message": "Resource not accessible by integration"}))).into_response();
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            axum::Json(json!({"message": "Resource not accessible by integration"})),
+        )
+            .into_response();
     }
-    let segments: Vec<String> = recorded.path.trim_matches('/').split('/').map(str::to_owned).collect();
+    let segments: Vec<String> = recorded
+        .path
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let body = recorded.json();
     match (recorded.method.as_str(), segments.as_slice()) {
@@ -229,20 +288,34 @@ async fn github_handler(State(state): State<Arc<Mutex<GithubState>>>, request: R
             }
             s.next_id += 1;
             let id = s.next_id;
-            let annotations = body.pointer("/output/annotations").and_then(Value::as_array).cloned().unwrap_or_default();
+            let annotations = body
+                .pointer("/output/annotations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             s.annotations.insert(id, annotations);
             let url = format!("https://github.test/{owner}/{repo}/runs/{id}");
-            (StatusCode::CREATED, axum::Json(json!({"id": id, "html_url": url, "status": "completed"}))).into_response()
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({"id": id, "html_url": url, "status": "completed"})),
+            )
+                .into_response()
         }
         ("PATCH", ["repos", owner, repo, "check-runs", id]) => {
-            let Ok(id) = id.parse::<u64>() else { return reject(&mut s, 404, "Not Found") };
+            let Ok(id) = id.parse::<u64>() else {
+                return reject(&mut s, 404, "Not Found");
+            };
             if !s.annotations.contains_key(&id) {
                 return reject(&mut s, 404, "Not Found");
             }
             if let Err(reason) = validate_check_run(&body, false) {
                 return reject(&mut s, 422, &reason);
             }
-            let more = body.pointer("/output/annotations").and_then(Value::as_array).cloned().unwrap_or_default();
+            let more = body
+                .pointer("/output/annotations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             s.annotations.get_mut(&id).unwrap().extend(more);
             let url = format!("https://github.test/{owner}/{repo}/runs/{id}");
             axum::Json(json!({"id": id, "html_url": url})).into_response()
@@ -253,11 +326,23 @@ async fn github_handler(State(state): State<Arc<Mutex<GithubState>>>, request: R
 
 fn reject(state: &mut GithubState, status: u16, reason: &str) -> Response {
     state.rejected.push(format!("{status}: {reason}"));
-    (StatusCode::from_u16(status).unwrap(), axum::Json(json!({"message": "Validation Failed", "errors": [reason]}))).into_response()
+    (
+        StatusCode::from_u16(status).unwrap(),
+        axum::Json(json!({"message": "Validation Failed", "errors": [reason]})),
+    )
+        .into_response()
 }
 
 const CHECK_STATUSES: [&str; 3] = ["queued", "in_progress", "completed"];
-const CONCLUSIONS: [&str; 7] = ["action_required", "cancelled", "failure", "neutral", "success", "skipped", "timed_out"];
+const CONCLUSIONS: [&str; 7] = [
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "timed_out",
+];
 const LEVELS: [&str; 3] = ["notice", "warning", "failure"];
 
 /// GitHub's rules for create (`POST`) and update (`PATCH`) bodies.
@@ -265,42 +350,60 @@ fn validate_check_run(body: &Value, create: bool) -> Result<(), String> {
     let str_field = |v: &Value, name: &str| v.get(name).and_then(Value::as_str).map(str::to_owned);
     if create {
         for required in ["name", "head_sha"] {
-            if str_field(body, required).filter(|s| !s.is_empty()).is_none() {
+            if str_field(body, required)
+                .filter(|s| !s.is_empty())
+                .is_none()
+            {
                 return Err(format!("{required} is required"));
             }
         }
     }
-    if let Some(status) = body.get("status") {
-        if !CHECK_STATUSES.contains(&status.as_str().unwrap_or_default()) {
-            return Err(format!("status {status} is not a valid value"));
-        }
+    if let Some(status) = body.get("status")
+        && !CHECK_STATUSES.contains(&status.as_str().unwrap_or_default())
+    {
+        return Err(format!("status {status} is not a valid value"));
     }
-    if let Some(conclusion) = body.get("conclusion") {
-        if !CONCLUSIONS.contains(&conclusion.as_str().unwrap_or_default()) {
-            return Err(format!("conclusion {conclusion} is not a valid value"));
-        }
+    if let Some(conclusion) = body.get("conclusion")
+        && !CONCLUSIONS.contains(&conclusion.as_str().unwrap_or_default())
+    {
+        return Err(format!("conclusion {conclusion} is not a valid value"));
     }
-    if body.get("status").and_then(Value::as_str) == Some("completed") && body.get("conclusion").is_none() {
+    if body.get("status").and_then(Value::as_str) == Some("completed")
+        && body.get("conclusion").is_none()
+    {
         return Err("conclusion is required when status is completed".into());
     }
     let Some(output) = body.get("output") else {
-        return if create { Ok(()) } else { Ok(()) };
+        return Ok(());
     };
     if str_field(output, "title").is_none() && create {
         return Err("output.title is required".into());
     }
     let summary = str_field(output, "summary").ok_or("output.summary is required")?;
     if summary.len() > 65_535 {
-        return Err(format!("Only 65535 characters are allowed; {} were supplied. (summary)", summary.len()));
+        return Err(format!(
+            "Only 65535 characters are allowed; {} were supplied. (summary)",
+            summary.len()
+        ));
     }
-    if let Some(text) = str_field(output, "text") {
-        if text.len() > 65_535 {
-            return Err(format!("Only 65535 characters are allowed; {} were supplied. (text)", text.len()));
-        }
+    if let Some(text) = str_field(output, "text")
+        && text.len() > 65_535
+    {
+        return Err(format!(
+            "Only 65535 characters are allowed; {} were supplied. (text)",
+            text.len()
+        ));
     }
-    let annotations = output.get("annotations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let annotations = output
+        .get("annotations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if annotations.len() > 50 {
-        return Err(format!("{} annotations were sent; the maximum is 50", annotations.len()));
+        return Err(format!(
+            "{} annotations were sent; the maximum is 50",
+            annotations.len()
+        ));
     }
     for a in &annotations {
         for required in ["path", "message"] {
@@ -327,7 +430,9 @@ fn validate_check_run(body: &Value, create: bool) -> Result<(), String> {
         }
         for field in ["path", "title", "message", "raw_details"] {
             if str_field(a, field).is_some_and(|t| t.chars().any(|c| c as u32 > 0xFFFF)) {
-                return Err(format!("Invalid request: annotation {field} contains 4-byte Unicode"));
+                return Err(format!(
+                    "Invalid request: annotation {field} contains 4-byte Unicode"
+                ));
             }
         }
     }
@@ -336,7 +441,9 @@ fn validate_check_run(body: &Value, create: bool) -> Result<(), String> {
 
 async fn record(request: Request) -> Recorded {
     let (parts, body) = request.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let body: Bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
@@ -347,7 +454,9 @@ async fn record(request: Request) -> Recorded {
 }
 
 async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.expect("fake server") });
     addr
@@ -366,13 +475,20 @@ pub struct Outcome {
 impl Outcome {
     /// The value of a step output.
     pub fn output(&self, name: &str) -> Option<String> {
-        self.outputs.lines().find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        self.outputs
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
     }
 
     /// Secrets must not reach any log or file the binary writes.
     pub fn assert_no_secrets(&self) {
         for secret in [GITHUB_TOKEN, CURRENTS_KEY] {
-            for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr), ("outputs", &self.outputs), ("summary", &self.summary)] {
+            for (name, text) in [
+                ("stdout", &self.stdout),
+                ("stderr", &self.stderr),
+                ("outputs", &self.outputs),
+                ("summary", &self.summary),
+            ] {
                 assert!(!text.contains(secret), "a secret leaked into {name}");
             }
         }
@@ -402,7 +518,10 @@ impl Workflow {
             ("GITHUB_REPOSITORY", "acme/webapp".into()),
             ("GITHUB_RUN_ID", "9876543210".into()),
             ("GITHUB_RUN_ATTEMPT", "1".into()),
-            ("GITHUB_SHA", "merge000000000000000000000000000000000002".into()),
+            (
+                "GITHUB_SHA",
+                "merge000000000000000000000000000000000002".into(),
+            ),
             ("GITHUB_EVENT_NAME", "pull_request".into()),
             ("GITHUB_EVENT_PATH", event.display().to_string()),
             ("GITHUB_OUTPUT", path("output")),
@@ -432,8 +551,13 @@ impl Workflow {
     /// The binary with this environment only.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(binary());
-        command.args(args).env_clear().envs(self.env.iter().cloned());
-        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        command
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().cloned());
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         command
     }
 
@@ -446,7 +570,8 @@ impl Workflow {
     }
 
     pub fn outcome(&self, output: std::process::Output) -> Outcome {
-        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         Outcome {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -464,11 +589,16 @@ pub fn binary() -> PathBuf {
 /// A Currents state that serves `run` from find and by id, and `instances` by id.
 pub fn serving(run: Value, instances: &[Value]) -> CurrentsState {
     let run_id = run["data"]["runId"].as_str().unwrap().to_owned();
-    let mut state = CurrentsState { find: Script::of([Reply::ok(run.clone())]), ..Default::default() };
+    let mut state = CurrentsState {
+        find: Script::of([Reply::ok(run.clone())]),
+        ..Default::default()
+    };
     state.runs.insert(run_id, Script::of([Reply::ok(run)]));
     for instance in instances {
         let id = instance["data"]["instanceId"].as_str().unwrap().to_owned();
-        state.instances.insert(id, Script::of([Reply::ok(instance.clone())]));
+        state
+            .instances
+            .insert(id, Script::of([Reply::ok(instance.clone())]));
     }
     state
 }
@@ -477,13 +607,21 @@ pub fn serving(run: Value, instances: &[Value]) -> CurrentsState {
 pub fn example_run() -> (Value, Vec<Value>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/playwright-failed");
     let read = |p: PathBuf| serde_json::from_slice::<Value>(&std::fs::read(p).unwrap()).unwrap();
-    let instances = std::fs::read_dir(dir.join("instances")).unwrap().map(|e| read(e.unwrap().path())).collect();
+    let instances = std::fs::read_dir(dir.join("instances"))
+        .unwrap()
+        .map(|e| read(e.unwrap().path()))
+        .collect();
     (read(dir.join("run.json")), instances)
 }
 
 /// A synthetic Playwright run: `specs` specs, of which `failed_specs` have `tests_per_spec`
 /// failing tests each, whose titles carry `title_extra` (emoji, non-ASCII).
-pub fn synthetic_run(specs: usize, failed_specs: usize, tests_per_spec: usize, title_extra: &str) -> (Value, Vec<Value>) {
+pub fn synthetic_run(
+    specs: usize,
+    failed_specs: usize,
+    tests_per_spec: usize,
+    title_extra: &str,
+) -> (Value, Vec<Value>) {
     let run_id = "5a5a5a5a5a5a5a5a";
     let mut spec_list = Vec::new();
     let mut instances = Vec::new();

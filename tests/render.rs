@@ -1,0 +1,90 @@
+//! Snapshots of the Markdown rendered for the example run, and rendering properties over
+//! hostile titles and messages.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use currents_bridge::currents::models::{Instance, Run, from_envelope_or_bare};
+use currents_bridge::report::{self, text::fences_balanced};
+
+fn example() -> report::Report {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/playwright-failed");
+    let run: Run = from_envelope_or_bare(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    let mut instances = HashMap::new();
+    for entry in std::fs::read_dir(dir.join("instances")).unwrap() {
+        let instance: Instance =
+            from_envelope_or_bare(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
+        instances.insert(instance.instance_id.clone(), instance);
+    }
+    // A fixed fetch time keeps the expiry note stable.
+    let fetched_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_787_236_205);
+    report::build(&run, &instances, &HashMap::new(), fetched_at)
+}
+
+#[test]
+fn example_check_summary() {
+    let output = report::check_output(&example());
+    assert_eq!(output.title, "2 failed, 1 flaky, 9 passed, 1 skipped");
+    assert_eq!(output.text, None, "everything fits in the summary");
+    insta::assert_snapshot!("example_check_summary", output.summary);
+}
+
+#[test]
+fn example_job_summary() {
+    let summary = report::job_summary(&example(), Some("https://github.com/acme/webapp/runs/1"));
+    insta::assert_snapshot!("example_job_summary", summary);
+}
+
+#[test]
+fn example_annotations() {
+    let annotations = report::annotations(&example(), "");
+    insta::assert_snapshot!(
+        "example_annotations",
+        serde_json::to_string_pretty(&annotations).unwrap()
+    );
+}
+
+#[test]
+fn hostile_titles_and_errors_render_within_limits() {
+    let mut report = example();
+    let template = report.failures[0].clone();
+    let nasty = [
+        "```",
+        "````` \n``",
+        "| table | break |",
+        "<script>alert(1)</script>",
+        "😀👩‍💻🎉",
+        "\u{202e}rtl",
+        "# heading",
+        "[link](javascript:x)",
+    ];
+    report.failures = (0..400)
+        .map(|n| {
+            let mut t = template.clone();
+            let bit = nasty[n % nasty.len()];
+            t.title = vec![format!("{bit} suite {n}"), bit.repeat(n % 50 + 1)];
+            if let Some(e) = t.error.as_mut() {
+                e.message = format!("{bit}\n{}", bit.repeat(n * 7 % 400));
+            }
+            t
+        })
+        .collect();
+    let output = report::check_output(&report);
+    assert!(output.summary.len() <= report::MAX_CHECK_OUTPUT_BYTES);
+    assert!(fences_balanced(&output.summary));
+    let text = output.text.expect("the rest are listed");
+    assert!(text.len() <= report::MAX_CHECK_OUTPUT_BYTES);
+    let job = report::job_summary(&report, None);
+    assert!(job.len() <= report::MAX_JOB_SUMMARY_BYTES);
+    assert!(fences_balanced(&job));
+    for a in report::annotations(&report, "e2e") {
+        assert!(a.title.chars().count() <= 255);
+        assert!(a.message.len() <= 64_000);
+        assert!(
+            [&a.path, &a.title, &a.message]
+                .iter()
+                .all(|f| f.chars().all(|c| (c as u32) <= 0xFFFF))
+        );
+    }
+}
