@@ -1,0 +1,75 @@
+//! Benchmark: `report` against the fake servers with latency injected into every request, on a
+//! run of 400 specs of which 100 failed. Prints the wall time next to the lower bound for that
+//! latency, and the binary's peak RSS. Run it with `bench/report.sh`.
+//!
+//! The lower bound counts the round trips that must happen one after another: the find, the
+//! instance fetches in rounds of `--fetch-concurrency`, the check-run create, and one update per
+//! further 50 annotations.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const LATENCY: Duration = Duration::from_millis(50);
+const SPECS: usize = 400;
+const FAILED_SPECS: usize = 100;
+const CONCURRENCY: usize = 8;
+const RUNS: usize = 7;
+const TARGET_RATIO: f64 = 1.3;
+const TARGET_RSS_MB: f64 = 50.0;
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let (run, instances) = synthetic_run(SPECS, FAILED_SPECS, 1, "bench");
+    let mut state = serving(run, &instances);
+    state.latency = LATENCY;
+    let currents = FakeCurrents::start(state).await;
+    let github = FakeGithub::start(GithubState { latency: LATENCY, ..Default::default() }).await;
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    workflow.set("CURRENTS_FETCH_CONCURRENCY", &CONCURRENCY.to_string());
+
+    let annotations = FAILED_SPECS; // one failed test per failed spec
+    let round_trips = 1 + FAILED_SPECS.div_ceil(CONCURRENCY) + 1 + annotations.saturating_sub(50).div_ceil(50);
+    let lower_bound = LATENCY * round_trips as u32;
+
+    let mut walls = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let out = workflow.run(&["report"]).await;
+        walls.push(started.elapsed());
+        assert_eq!(out.code, Some(0), "report failed: {}", out.stderr);
+        assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+    }
+    walls.sort();
+    let median = walls[RUNS / 2];
+    let ratio = median.as_secs_f64() / lower_bound.as_secs_f64();
+    let rss_mb = peak_child_rss_kib() as f64 / 1024.0;
+
+    println!("report benchmark: {SPECS} specs, {FAILED_SPECS} failed, {} ms per request, concurrency {CONCURRENCY}, {RUNS} runs", LATENCY.as_millis());
+    println!("  lower bound   {:>7.0} ms  ({round_trips} sequential round trips)", lower_bound.as_secs_f64() * 1000.0);
+    println!("  wall median   {:>7.0} ms  (min {:.0} ms, max {:.0} ms)", ms(median), ms(walls[0]), ms(walls[RUNS - 1]));
+    println!("  ratio         {ratio:>7.2}x  (target <= {TARGET_RATIO}x)");
+    println!("  peak RSS      {rss_mb:>7.1} MB  (target <= {TARGET_RSS_MB} MB)");
+    let ok = ratio <= TARGET_RATIO && rss_mb <= TARGET_RSS_MB;
+    println!("  {}", if ok { "PASS" } else { "MISS" });
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The largest resident set of any child this process has waited for, in KiB.
+fn peak_child_rss_kib() -> i64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    usage.ru_maxrss
+}
