@@ -31,12 +31,17 @@ async fn bench() {
     let mut state = serving(run, &instances);
     state.latency = LATENCY;
     let currents = FakeCurrents::start(state).await;
-    let github = FakeGithub::start(GithubState { latency: LATENCY, ..Default::default() }).await;
+    let github = FakeGithub::start(GithubState {
+        latency: LATENCY,
+        ..Default::default()
+    })
+    .await;
     let mut workflow = Workflow::new(&currents, Some(&github));
     workflow.set("CURRENTS_FETCH_CONCURRENCY", &CONCURRENCY.to_string());
 
     let annotations = FAILED_SPECS; // one failed test per failed spec
-    let round_trips = 1 + FAILED_SPECS.div_ceil(CONCURRENCY) + 1 + annotations.saturating_sub(50).div_ceil(50);
+    let round_trips =
+        1 + FAILED_SPECS.div_ceil(CONCURRENCY) + 1 + annotations.saturating_sub(50).div_ceil(50);
     let lower_bound = LATENCY * round_trips as u32;
 
     let mut walls = Vec::new();
@@ -52,9 +57,20 @@ async fn bench() {
     let ratio = median.as_secs_f64() / lower_bound.as_secs_f64();
     let rss_mb = peak_child_rss_kib() as f64 / 1024.0;
 
-    println!("report benchmark: {SPECS} specs, {FAILED_SPECS} failed, {} ms per request, concurrency {CONCURRENCY}, {RUNS} runs", LATENCY.as_millis());
-    println!("  lower bound   {:>7.0} ms  ({round_trips} sequential round trips)", lower_bound.as_secs_f64() * 1000.0);
-    println!("  wall median   {:>7.0} ms  (min {:.0} ms, max {:.0} ms)", ms(median), ms(walls[0]), ms(walls[RUNS - 1]));
+    println!(
+        "report benchmark: {SPECS} specs, {FAILED_SPECS} failed, {} ms per request, concurrency {CONCURRENCY}, {RUNS} runs",
+        LATENCY.as_millis()
+    );
+    println!(
+        "  lower bound   {:>7.0} ms  ({round_trips} sequential round trips)",
+        lower_bound.as_secs_f64() * 1000.0
+    );
+    println!(
+        "  wall median   {:>7.0} ms  (min {:.0} ms, max {:.0} ms)",
+        ms(median),
+        ms(walls[0]),
+        ms(walls[RUNS - 1])
+    );
     println!("  ratio         {ratio:>7.2}x  (target <= {TARGET_RATIO}x)");
     println!("  peak RSS      {rss_mb:>7.1} MB  (target <= {TARGET_RSS_MB} MB)");
     let ok = ratio <= TARGET_RATIO && rss_mb <= TARGET_RSS_MB;

@@ -317,9 +317,10 @@ pub struct ReportConfig {
     pub check_name: String,
     pub path_prefix: String,
     pub fail_on_test_failures: bool,
-    /// What to cancel on SIGINT/SIGTERM while waiting; `None` when `--cancel-on-abort=false`
-    /// or when reading from a directory.
-    pub cancel_on_abort: Option<CancelTarget>,
+    /// Whether to cancel the Currents run on SIGINT/SIGTERM (`--cancel-on-abort`).
+    pub cancel_on_abort: bool,
+    /// What to cancel before the run id is known: this GitHub run, or `--run-id`.
+    pub cancel_target: Option<CancelTarget>,
     pub fetch_concurrency: usize,
     pub runtime: Runtime,
 }
@@ -333,7 +334,11 @@ impl ReportArgs {
         )?;
         let github_run = github_run(&self.run)?;
         let repository = set(self.run.github_repository.clone());
-        let mut cancel_on_abort = None;
+        let cancel_on_abort = parse_bool(
+            "--cancel-on-abort (CURRENTS_CANCEL_ON_ABORT)",
+            self.cancel_on_abort.clone(),
+            true,
+        )?;
 
         let source = match self.from_dir.clone() {
             Some(dir) => RunSource::Dir(dir),
@@ -366,13 +371,6 @@ impl ReportArgs {
                         }
                     }
                 };
-                if parse_bool(
-                    "--cancel-on-abort (CURRENTS_CANCEL_ON_ABORT)",
-                    self.cancel_on_abort.clone(),
-                    true,
-                )? {
-                    cancel_on_abort = cancel_target(&self.currents, github_run);
-                }
                 RunSource::Api {
                     currents,
                     target,
@@ -453,6 +451,7 @@ impl ReportArgs {
                 false,
             )?,
             cancel_on_abort,
+            cancel_target: cancel_target(&self.currents, github_run),
             fetch_concurrency,
             runtime: if dry_run {
                 Runtime::default()

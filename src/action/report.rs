@@ -65,14 +65,25 @@ async fn abort(config: &ReportConfig, progress: &SharedProgress) {
         (p.run_id.clone(), p.check.take())
     };
     let cancel = async {
-        let (RunSource::Api { currents, .. }, Some(target)) =
-            (&config.source, &config.cancel_on_abort)
-        else {
+        let RunSource::Api { currents, .. } = &config.source else {
             return;
         };
+        if !config.cancel_on_abort {
+            return;
+        }
         // The run id, once known, names exactly this run.
-        let target = run_id.map_or_else(|| target.clone(), CancelTarget::Run);
-        cancel_within_budget(currents, &target).await;
+        match run_id
+            .map(CancelTarget::Run)
+            .or_else(|| config.cancel_target.clone())
+        {
+            Some(target) => cancel_within_budget(currents, &target).await,
+            None => println!(
+                "{}",
+                runtime::warning(
+                    "Cannot cancel the Currents run: neither its run id nor GITHUB_RUN_ID is known."
+                )
+            ),
+        }
     };
     let complete = async {
         if let Some((client, repo, id)) = check {

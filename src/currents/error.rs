@@ -9,11 +9,15 @@ use reqwest::StatusCode;
 pub enum CurrentsError {
     /// 401: the key is missing, mistyped or revoked.
     #[error(
-        "Currents {call} answered HTTP 401{detail}: the API key was rejected; check the api-key input (CURRENTS_API_KEY)"
+        "Currents {call} answered HTTP 401{detail}: the API key was rejected; check the api-key input (CURRENTS_API_KEY){hint}"
     )]
-    Unauthorized { call: String, detail: String },
+    Unauthorized {
+        call: String,
+        detail: String,
+        hint: &'static str,
+    },
     /// 403: the key lacks the permission, e.g. a Read Only key on a cancel.
-    #[error("Currents {call} answered HTTP 403{detail}: the API key lacks permission; {hint}")]
+    #[error("Currents {call} answered HTTP 403{detail}: the API key lacks permission{hint}")]
     Forbidden {
         call: String,
         detail: String,
@@ -40,22 +44,19 @@ pub enum CurrentsError {
 
 impl CurrentsError {
     /// Builds the error for a non-success answer. `detail` is the `error` text of the body,
-    /// shortened, in parentheses; the hint for 403 depends on the call.
+    /// shortened, in parentheses; `hint` (for 401 and 403, starting with "; ") depends on the
+    /// call: a cancel needs a Read & Write key.
     pub(crate) fn from_status(
         call: &str,
         status: StatusCode,
         body: &[u8],
-        forbidden_hint: &'static str,
+        hint: &'static str,
     ) -> Self {
         let call = call.to_owned();
         let detail = error_detail(body);
         match status.as_u16() {
-            401 => Self::Unauthorized { call, detail },
-            403 => Self::Forbidden {
-                call,
-                detail,
-                hint: forbidden_hint,
-            },
+            401 => Self::Unauthorized { call, detail, hint },
+            403 => Self::Forbidden { call, detail, hint },
             404 => Self::NotFound { call, detail },
             code => Self::Status {
                 call,
