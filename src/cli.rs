@@ -53,6 +53,8 @@ pub enum Command {
     Report(Box<ReportArgs>),
     /// Cancel this workflow's Currents run.
     Cancel(Box<CancelArgs>),
+    /// Receive GitHub workflow webhooks and cancel the Currents runs of cancelled workflows.
+    Relay(Box<RelayArgs>),
     /// Do nothing. The action's pre step runs it so that its post step is always registered.
     #[command(hide = true)]
     Noop,
@@ -75,15 +77,20 @@ pub struct CurrentsArgs {
     /// Currents project id
     #[arg(long, env = "CURRENTS_PROJECT_ID", value_name = "ID")]
     pub project_id: Option<String>,
+    /// Print what would be done instead of doing it
+    #[arg(long, env = "CURRENTS_DRY_RUN", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub dry_run: Option<String>,
+}
+
+/// Which Currents run `report` and `cancel` act on.
+#[derive(Debug, Args)]
+pub struct RunSelectArgs {
     /// The run's ciBuildId [default: {GITHUB_REPOSITORY}-{GITHUB_RUN_ID}-{GITHUB_RUN_ATTEMPT}]
     #[arg(long, env = "CURRENTS_CI_BUILD_ID", value_name = "ID")]
     pub ci_build_id: Option<String>,
     /// The Currents run id; skips the lookup by ciBuildId
     #[arg(long, env = "CURRENTS_RUN_ID", value_name = "ID")]
     pub run_id: Option<String>,
-    /// Print what would be done instead of doing it
-    #[arg(long, env = "CURRENTS_DRY_RUN", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub dry_run: Option<String>,
 }
 
 /// The workflow run, as the runner describes it.
@@ -105,6 +112,8 @@ pub struct GithubRunArgs {
 pub struct ReportArgs {
     #[command(flatten)]
     pub currents: CurrentsArgs,
+    #[command(flatten)]
+    pub select: RunSelectArgs,
     #[command(flatten)]
     pub run: GithubRunArgs,
     /// GitHub API base URL [default: https://api.github.com]
@@ -157,6 +166,8 @@ pub struct ReportArgs {
 pub struct CancelArgs {
     #[command(flatten)]
     pub currents: CurrentsArgs,
+    #[command(flatten)]
+    pub select: RunSelectArgs,
     #[command(flatten)]
     pub run: GithubRunArgs,
 }
@@ -344,13 +355,13 @@ impl ReportArgs {
             Some(dir) => RunSource::Dir(dir),
             None => {
                 let currents = self.currents.config()?;
-                let target = match set(self.currents.run_id.clone()) {
+                let target = match set(self.select.run_id.clone()) {
                     Some(id) => RunTarget::Id(RunId::new(id)),
                     None => {
                         let project_id = set(self.currents.project_id.clone()).ok_or_else(|| {
                             bad("the Currents project id is missing: set the project-id input or CURRENTS_PROJECT_ID (or give run-id)")
                         })?;
-                        let ci_build_id = match set(self.currents.ci_build_id.clone())
+                        let ci_build_id = match set(self.select.ci_build_id.clone())
                             .and_then(CiBuildId::new)
                         {
                             Some(id) => id,
@@ -451,7 +462,7 @@ impl ReportArgs {
                 false,
             )?,
             cancel_on_abort,
-            cancel_target: cancel_target(&self.currents, github_run),
+            cancel_target: cancel_target(&self.currents, &self.select, github_run),
             fetch_concurrency,
             runtime: if dry_run {
                 Runtime::default()
@@ -468,14 +479,15 @@ impl ReportArgs {
 /// into a 404.
 fn cancel_target(
     args: &CurrentsArgs,
+    select: &RunSelectArgs,
     github_run: Option<(GithubRunId, RunAttempt)>,
 ) -> Option<CancelTarget> {
-    if let Some(id) = set(args.run_id.clone()) {
+    if let Some(id) = set(select.run_id.clone()) {
         return Some(CancelTarget::Run(RunId::new(id)));
     }
     let (run_id, attempt) = github_run?;
     let project_id = set(args.project_id.clone());
-    let ci_build_id = project_id.as_ref().and(set(args.ci_build_id.clone()));
+    let ci_build_id = project_id.as_ref().and(set(select.ci_build_id.clone()));
     Some(CancelTarget::GithubRun(CancelByGithubRequest {
         github_run_id: run_id.to_string(),
         github_run_attempt: attempt.to_string(),
@@ -496,7 +508,7 @@ pub struct CancelConfig {
 impl CancelArgs {
     pub fn into_config(self) -> Result<CancelConfig, ConfigError> {
         let currents = self.currents.config()?;
-        let target = cancel_target(&self.currents, github_run(&self.run)?).ok_or_else(|| {
+        let target = cancel_target(&self.currents, &self.select, github_run(&self.run)?).ok_or_else(|| {
             bad("nothing to cancel: GITHUB_RUN_ID is not set; run inside GitHub Actions or pass --run-id (CURRENTS_RUN_ID)")
         })?;
         Ok(CancelConfig {
@@ -515,6 +527,177 @@ impl CancelArgs {
 /// Whether a secret is set to something, without exposing it.
 pub fn is_set(secret: &SecretString) -> bool {
     !secret.expose_secret().is_empty()
+}
+
+/// Defaults of the relay.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://currents-bridge.db";
+/// GitHub's workflow payloads are a few KiB; 5 MiB leaves room for any event a hook may be
+/// subscribed to without letting a client make the relay buffer GitHub's 25 MB maximum.
+pub const DEFAULT_MAX_BODY: usize = 5 * 1024 * 1024;
+/// How often the worker looks for due jobs when nothing wakes it (a new delivery does).
+pub const DEFAULT_RELAY_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// A claim's lease: a cancel call takes at most 30 s (the client's timeout), plus a margin.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub currents: CurrentsArgs,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "RELAY_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Webhook secrets, comma-separated, newest first (rotation). Required. Never logged.
+    #[arg(
+        long,
+        env = "GITHUB_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "SECRETS"
+    )]
+    pub webhook_secret: Option<String>,
+    /// sqlite://path (one relay) or postgres://… (several) [default: sqlite://currents-bridge.db]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Bearer token of the /admin routes; they are disabled when unset. Never logged.
+    #[arg(
+        long,
+        env = "RELAY_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+    /// Largest accepted body, e.g. 5MiB or 1048576 [default: 5MiB]
+    #[arg(long, env = "RELAY_MAX_BODY", value_name = "SIZE")]
+    pub max_body: Option<String>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "RELAY_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// How often the worker polls for due jobs [default: 1s]
+    #[arg(long, env = "RELAY_POLL_INTERVAL", value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+    /// How long a worker's claim on a job lasts [default: 90s]
+    #[arg(long, env = "RELAY_LEASE", value_name = "DURATION")]
+    pub lease: Option<String>,
+    /// First wait of the retry schedule; later waits scale with it [default: 20s; 10s for 404s]
+    #[arg(long, env = "RELAY_RETRY_BASE", value_name = "DURATION")]
+    pub retry_base: Option<String>,
+}
+
+/// Parses `5MiB`, `512KiB`, `1MB`, `1048576`.
+fn parse_size(name: &str, value: Option<String>, default: usize) -> Result<usize, ConfigError> {
+    let Some(raw) = set(value) else {
+        return Ok(default);
+    };
+    let lower = raw.to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let factor = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1_024,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1_048_576,
+        _ => 0,
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            bad(format!(
+                "{name} must be a size such as 5MiB or 1048576, not {raw:?}"
+            ))
+        })
+}
+
+impl RelayArgs {
+    /// Whether logs should be JSON lines.
+    pub fn json_logs(&self) -> bool {
+        set(self.log_format.clone()).is_some_and(|f| f.eq_ignore_ascii_case("json"))
+    }
+
+    pub fn into_config(self) -> Result<crate::relay::RelayConfig, ConfigError> {
+        use crate::relay::{RetrySchedule, WebhookSecrets, WorkerConfig};
+        let secrets = WebhookSecrets::new(
+            set(self.webhook_secret.clone())
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| SecretString::from(s.trim().to_owned()))
+                .collect(),
+        )
+        .ok_or_else(|| bad("the relay needs a webhook secret: set --webhook-secret or GITHUB_WEBHOOK_SECRET (the secret of the GitHub webhook)"))?;
+        match set(self.log_format.clone())
+            .map(|f| f.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("text" | "json") => {}
+            Some(other) => {
+                return Err(bad(format!(
+                    "--log-format must be text or json, not {other:?}"
+                )));
+            }
+        }
+        let dry_run = parse_bool(
+            "--dry-run (CURRENTS_DRY_RUN)",
+            self.currents.dry_run.clone(),
+            false,
+        )?;
+        let currents = match (self.currents.config(), dry_run) {
+            (Ok(config), _) => Some(config),
+            (Err(_), true) => None,
+            (Err(e), false) => return Err(e),
+        };
+        let poll_interval = parse_duration(
+            "--poll-interval (RELAY_POLL_INTERVAL)",
+            self.poll_interval.clone(),
+            DEFAULT_RELAY_POLL_INTERVAL,
+        )?;
+        let lease = parse_duration("--lease (RELAY_LEASE)", self.lease.clone(), DEFAULT_LEASE)?;
+        if lease < poll_interval * 2 {
+            return Err(bad(
+                "--lease (RELAY_LEASE) must be at least twice --poll-interval",
+            ));
+        }
+        let schedule = match set(self.retry_base.clone()) {
+            None => RetrySchedule::default(),
+            Some(_) => RetrySchedule::with_base(parse_duration(
+                "--retry-base (RELAY_RETRY_BASE)",
+                self.retry_base.clone(),
+                Duration::ZERO,
+            )?),
+        };
+        let database_url =
+            set(self.database_url.clone()).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+        {
+            return Err(bad("DATABASE_URL must start with sqlite:// or postgres://"));
+        }
+        Ok(crate::relay::RelayConfig {
+            listen: set(self.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            secrets,
+            database_url: SecretString::from(database_url),
+            admin_token: secret(self.admin_token.clone()),
+            max_body: parse_size(
+                "--max-body (RELAY_MAX_BODY)",
+                self.max_body.clone(),
+                DEFAULT_MAX_BODY,
+            )?,
+            currents,
+            worker: WorkerConfig {
+                owner: format!("relay-{}-{:08x}", std::process::id(), fastrand::u32(..)),
+                poll_interval,
+                lease,
+                schedule,
+                project_id: set(self.currents.project_id.clone()),
+                dry_run,
+            },
+        })
+    }
 }
 
 /// The command line, with the action's pre and post entrypoints mapped onto commands.
@@ -556,6 +739,22 @@ mod tests {
             Command::Report(args) => args.into_config(),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("x", None, 7).unwrap(), 7);
+        assert_eq!(
+            parse_size("x", Some("5MiB".into()), 0).unwrap(),
+            5 * 1024 * 1024
+        );
+        assert_eq!(
+            parse_size("x", Some("512 KiB".into()), 0).unwrap(),
+            512 * 1024
+        );
+        assert_eq!(parse_size("x", Some("1000".into()), 0).unwrap(), 1000);
+        assert!(parse_size("x", Some("lots".into()), 0).is_err());
+        assert!(parse_size("x", Some("0".into()), 0).is_err());
     }
 
     #[test]
@@ -647,16 +846,20 @@ mod tests {
             api_url: None,
             api_key: Some("k".into()),
             project_id: project.map(Into::into),
-            ci_build_id: Some("b-1".into()),
-            run_id: None,
             dry_run: None,
         };
+        let select = RunSelectArgs {
+            ci_build_id: Some("b-1".into()),
+            run_id: None,
+        };
         let run = Some((GithubRunId::new(45166321), RunAttempt::new(2)));
-        let Some(CancelTarget::GithubRun(without)) = cancel_target(&args(None), run) else {
+        let Some(CancelTarget::GithubRun(without)) = cancel_target(&args(None), &select, run)
+        else {
             panic!()
         };
         assert_eq!((without.project_id, without.ci_build_id), (None, None));
-        let Some(CancelTarget::GithubRun(with)) = cancel_target(&args(Some("P")), run) else {
+        let Some(CancelTarget::GithubRun(with)) = cancel_target(&args(Some("P")), &select, run)
+        else {
             panic!()
         };
         assert_eq!(

@@ -12,6 +12,7 @@
 //!   of HTTP.
 //! - [`github`] talks to GitHub: the Checks API and the Actions runtime files and commands.
 //! - [`action`] wires the above into the `report` and `cancel` commands.
+//! - [`relay`] receives GitHub webhooks and forwards cancels to Currents through [`store`].
 #![forbid(unsafe_code)]
 
 pub mod action;
@@ -19,5 +20,7 @@ pub mod ci_build_id;
 pub mod cli;
 pub mod currents;
 pub mod github;
+pub mod relay;
 pub mod report;
 pub mod retry;
+pub mod store;

@@ -159,6 +159,8 @@ impl CurrentsClient {
             .await
             .map_err(|e| CurrentsError::transport(call, &e))?;
         let status = response.status();
+        let retry_after =
+            crate::retry::retry_after(response.headers(), std::time::SystemTime::now());
         let bytes = response
             .bytes()
             .await
@@ -172,12 +174,10 @@ impl CurrentsClient {
             }
             StatusCode::UNPROCESSABLE_ENTITY => Ok(CancelOutcome::AlreadyCancelled),
             StatusCode::NOT_FOUND => Ok(CancelOutcome::NotFound),
-            other => Err(CurrentsError::from_status(
-                call,
-                other,
-                &bytes,
-                READ_WRITE_HINT,
-            )),
+            other => Err(
+                CurrentsError::from_status(call, other, &bytes, READ_WRITE_HINT)
+                    .with_retry_after(retry_after),
+            ),
         }
     }
 

@@ -33,6 +33,8 @@ pub enum CurrentsError {
         status: u16,
         detail: String,
         retried: &'static str,
+        /// The server's `Retry-After`, for callers that schedule their own retries.
+        retry_after: Option<std::time::Duration>,
     },
     /// No answer: DNS, connect, TLS or timeout, after retries.
     #[error("Currents {call} failed: {reason}; check --api-url (CURRENTS_API_URL) and the network")]
@@ -67,6 +69,7 @@ impl CurrentsError {
                 } else {
                     ""
                 },
+                retry_after: None,
             },
         }
     }
@@ -83,6 +86,25 @@ impl CurrentsError {
         Self::Transport {
             call: call.to_owned(),
             reason,
+        }
+    }
+
+    /// Sets the `Retry-After` of a [`CurrentsError::Status`].
+    pub(crate) fn with_retry_after(mut self, after: Option<std::time::Duration>) -> Self {
+        if let Self::Status { retry_after, .. } = &mut self {
+            *retry_after = after;
+        }
+        self
+    }
+
+    /// Whether another attempt later may succeed: no answer, or 408/425/429/5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => {
+                reqwest::StatusCode::from_u16(*status).is_ok_and(crate::retry::is_retryable_status)
+            }
+            _ => false,
         }
     }
 

@@ -1,0 +1,209 @@
+//! The GitHub events the relay acts on, parsed from only the fields it needs.
+//!
+//! `workflow_job` and `workflow_run` with `action: completed` and `conclusion: cancelled` ask
+//! for a cancel of `(repository, run id, run attempt)`; everything else is acknowledged and
+//! recorded, nothing more.
+
+use serde::Deserialize;
+
+use crate::store::NewJob;
+
+/// What a delivery asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// Cancel the Currents run of this workflow run attempt.
+    Cancel { action: String, job: NewJob },
+    /// Nothing to do (ping, other events, other actions or conclusions).
+    Ignore { action: Option<String> },
+}
+
+/// The payload is not the JSON its event promises.
+#[derive(Debug, thiserror::Error)]
+#[error("unparsable {event} payload: {reason}")]
+pub struct ParseError {
+    event: String,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    action: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowJobEvent {
+    action: String,
+    workflow_job: WorkflowJob,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct WorkflowJob {
+    run_id: i64,
+    #[serde(default = "first_attempt")]
+    run_attempt: i64,
+    #[serde(default)]
+    conclusion: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowRunEvent {
+    action: String,
+    workflow_run: WorkflowRun,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct WorkflowRun {
+    id: i64,
+    #[serde(default = "first_attempt")]
+    run_attempt: i64,
+    #[serde(default)]
+    conclusion: Option<String>,
+}
+
+fn first_attempt() -> i64 {
+    1
+}
+
+/// Parses the JSON `payload` of an `event` delivery.
+pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
+    let fail = |e: serde_json::Error| ParseError {
+        event: event.to_owned(),
+        reason: e.to_string(),
+    };
+    let cancelled = |action: &str, conclusion: &Option<String>| {
+        action == "completed" && conclusion.as_deref() == Some("cancelled")
+    };
+    match event {
+        "workflow_job" => {
+            let e: WorkflowJobEvent = serde_json::from_slice(payload).map_err(fail)?;
+            if !cancelled(&e.action, &e.workflow_job.conclusion) {
+                return Ok(Parsed::Ignore {
+                    action: Some(e.action),
+                });
+            }
+            Ok(Parsed::Cancel {
+                action: e.action,
+                job: NewJob {
+                    repository: e.repository.full_name,
+                    run_id: e.workflow_job.run_id,
+                    run_attempt: e.workflow_job.run_attempt,
+                },
+            })
+        }
+        "workflow_run" => {
+            let e: WorkflowRunEvent = serde_json::from_slice(payload).map_err(fail)?;
+            if !cancelled(&e.action, &e.workflow_run.conclusion) {
+                return Ok(Parsed::Ignore {
+                    action: Some(e.action),
+                });
+            }
+            Ok(Parsed::Cancel {
+                action: e.action,
+                job: NewJob {
+                    repository: e.repository.full_name,
+                    run_id: e.workflow_run.id,
+                    run_attempt: e.workflow_run.run_attempt,
+                },
+            })
+        }
+        _ => {
+            let e: Envelope = serde_json::from_slice(payload).map_err(fail)?;
+            Ok(Parsed::Ignore { action: e.action })
+        }
+    }
+}
+
+/// The JSON of a delivery: the body itself, or its `payload` field when GitHub sends
+/// `application/x-www-form-urlencoded`.
+pub fn payload_of(form_encoded: bool, body: &[u8]) -> Option<Vec<u8>> {
+    if !form_encoded {
+        return Some(body.to_vec());
+    }
+    url::form_urlencoded::parse(body)
+        .find(|(key, _)| key == "payload")
+        .map(|(_, value)| value.into_owned().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job_event(action: &str, conclusion: Option<&str>) -> Vec<u8> {
+        json!({"action": action, "workflow_job": {"id": 1, "run_id": 42, "run_attempt": 2, "conclusion": conclusion, "extra": [1]},
+               "repository": {"full_name": "acme/webapp", "id": 9}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_cancelled_job_asks_for_a_cancel() {
+        let parsed = parse("workflow_job", &job_event("completed", Some("cancelled"))).unwrap();
+        assert_eq!(
+            parsed,
+            Parsed::Cancel {
+                action: "completed".into(),
+                job: NewJob {
+                    repository: "acme/webapp".into(),
+                    run_id: 42,
+                    run_attempt: 2
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn other_actions_and_conclusions_are_ignored() {
+        for (action, conclusion) in [
+            ("completed", Some("failure")),
+            ("completed", None),
+            ("in_progress", None),
+            ("queued", None),
+        ] {
+            assert!(matches!(
+                parse("workflow_job", &job_event(action, conclusion)).unwrap(),
+                Parsed::Ignore { .. }
+            ));
+        }
+        assert_eq!(
+            parse("ping", br#"{"zen":"Keep it simple."}"#).unwrap(),
+            Parsed::Ignore { action: None }
+        );
+    }
+
+    #[test]
+    fn a_cancelled_run_asks_for_a_cancel() {
+        let body = json!({"action": "completed", "workflow_run": {"id": 7, "run_attempt": 1, "conclusion": "cancelled"}, "repository": {"full_name": "a/b"}});
+        let Parsed::Cancel { job, .. } =
+            parse("workflow_run", body.to_string().as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((job.run_id, job.run_attempt), (7, 1));
+    }
+
+    #[test]
+    fn broken_payloads_are_errors() {
+        assert!(parse("workflow_job", b"{").is_err());
+        assert!(parse("workflow_job", br#"{"action":"completed"}"#).is_err());
+        assert!(parse("ping", b"not json").is_err());
+    }
+
+    #[test]
+    fn form_payloads() {
+        assert_eq!(
+            payload_of(true, b"payload=%7B%22a%22%3A1%7D").unwrap(),
+            br#"{"a":1}"#
+        );
+        assert_eq!(payload_of(true, b"other=1"), None);
+        assert_eq!(payload_of(false, b"{}").unwrap(), b"{}");
+    }
+}

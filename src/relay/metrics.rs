@@ -1,0 +1,122 @@
+//! Prometheus metrics of the relay, on the maintained `prometheus-client` crate. One registry
+//! per relay (no global recorder), so tests can build as many routers as they like.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::store::QueueStats;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+/// The relay's counters and gauges.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    deliveries: Family<Outcome, Counter>,
+    cancels: Family<Outcome, Counter>,
+    retries: Counter,
+    queue_pending: Gauge,
+    queue_running: Gauge,
+    queue_dead: Gauge,
+    oldest_pending: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("currents_bridge");
+        let deliveries = Family::<Outcome, Counter>::default();
+        let cancels = Family::<Outcome, Counter>::default();
+        let retries = Counter::default();
+        let queue_pending = Gauge::default();
+        let queue_running = Gauge::default();
+        let queue_dead = Gauge::default();
+        let oldest_pending = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by outcome: queued, duplicate, ignored, unauthorized, bad_request, too_large, unsupported_media_type, store_error",
+            deliveries.clone(),
+        );
+        registry.register(
+            "cancels",
+            "Cancel attempts by outcome: cancelled, already_cancelled, not_found, retry, dead, dry_run",
+            cancels.clone(),
+        );
+        registry.register(
+            "cancel_retries",
+            "Cancel attempts rescheduled for a retry",
+            retries.clone(),
+        );
+        registry.register(
+            "queue_pending_jobs",
+            "Cancel jobs waiting to run",
+            queue_pending.clone(),
+        );
+        registry.register(
+            "queue_running_jobs",
+            "Cancel jobs claimed by a worker",
+            queue_running.clone(),
+        );
+        registry.register(
+            "queue_dead_jobs",
+            "Cancel jobs given up on (see /admin/jobs?state=dead)",
+            queue_dead.clone(),
+        );
+        registry.register(
+            "queue_oldest_pending_age_seconds",
+            "Age of the oldest pending cancel job",
+            oldest_pending.clone(),
+        );
+        Self {
+            registry,
+            deliveries,
+            cancels,
+            retries,
+            queue_pending,
+            queue_running,
+            queue_dead,
+            oldest_pending,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn delivery(&self, outcome: &str) {
+        self.deliveries
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn cancel(&self, outcome: &str) {
+        self.cancels
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        if outcome == "retry" {
+            self.retries.inc();
+        }
+    }
+
+    /// The text exposition, with the queue gauges set from `stats`.
+    pub fn render(&self, stats: QueueStats) -> String {
+        self.queue_pending.set(stats.pending);
+        self.queue_running.set(stats.running);
+        self.queue_dead.set(stats.dead);
+        self.oldest_pending
+            .set(stats.oldest_pending_ms as f64 / 1000.0);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
