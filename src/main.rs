@@ -6,18 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use currents_bridge::action::{self, Exit};
 use currents_bridge::cli::{Cli, Command};
+use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(currents_bridge::cli::entrypoint_args(std::env::args_os()));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CURRENTS_BRIDGE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    init_logging(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,5 +42,30 @@ fn main() -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::from(error.exit().code())
         }
+    }
+}
+
+/// Logs go to stderr, filtered by `CURRENTS_BRIDGE_LOG` (default `info`), coloured only on a
+/// terminal. The relay logs JSON lines with `--log-format json`; in Actions the runner stamps
+/// each line with the time, so the steps log none.
+fn init_logging(command: &Command) {
+    let filter =
+        EnvFilter::try_from_env("CURRENTS_BRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match command {
+        Command::Relay(args) if args.json_logs() => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        Command::Relay(_) => builder.with_ansi(colour).init(),
+        _ => builder
+            .with_ansi(colour)
+            .with_target(false)
+            .without_time()
+            .init(),
     }
 }

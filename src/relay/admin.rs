@@ -22,9 +22,9 @@ pub(super) struct ListQuery {
     limit: Option<i64>,
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str)> {
     let Some(token) = &state.admin_token else {
-        return Err((StatusCode::NOT_FOUND, "not found").into_response());
+        return Err((StatusCode::NOT_FOUND, "not found"));
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -38,7 +38,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     if bool::from(expected.as_slice().ct_eq(given.as_slice())) {
         Ok(())
     } else {
-        Err((StatusCode::UNAUTHORIZED, "invalid admin token").into_response())
+        Err((StatusCode::UNAUTHORIZED, "invalid admin token"))
     }
 }
 
@@ -48,7 +48,7 @@ pub(super) async fn list_jobs(
     Query(query): Query<ListQuery>,
 ) -> Response {
     if let Err(denied) = authorize(&state, &headers) {
-        return denied;
+        return denied.into_response();
     }
     let filter = match query.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -82,7 +82,7 @@ pub(super) async fn retry_job(
     Path(id): Path<i64>,
 ) -> Response {
     if let Err(denied) = authorize(&state, &headers) {
-        return denied;
+        return denied.into_response();
     }
     match state.store.retry(id, now_ms()).await {
         Ok(Requeue::Requeued(job)) => {

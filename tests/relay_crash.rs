@@ -1,0 +1,245 @@
+//! Crash safety with the real binary: what the relay acknowledged survives SIGKILL.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct RelayProcess {
+    child: tokio::process::Child,
+    base: String,
+}
+
+async fn start_relay(db: &std::path::Path, currents: &FakeCurrents) -> RelayProcess {
+    start_relay_with(db, currents, &[], std::process::Stdio::null()).await
+}
+
+async fn start_relay_with(
+    db: &std::path::Path,
+    currents: &FakeCurrents,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> RelayProcess {
+    let port = free_port();
+    let child = tokio::process::Command::new(binary())
+        .arg("relay")
+        .env_clear()
+        .env("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("RELAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RELAY_ADMIN_TOKEN", "crash-admin")
+        .env("RELAY_POLL_INTERVAL", "50ms")
+        .env("RELAY_LEASE", "1s")
+        .env("RELAY_RETRY_BASE", "100ms")
+        .env("CURRENTS_API_URL", currents.url())
+        .env("CURRENTS_API_KEY", CURRENTS_KEY)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the relay did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    RelayProcess { child, base }
+}
+
+fn cancelled_run_ids(currents: &FakeCurrents) -> Vec<String> {
+    currents
+        .requests_to("/v1/runs/cancel-ci/github")
+        .iter()
+        .map(|r| r.json()["githubRunId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_cancels_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(CurrentsState {
+        cancel: Script::of([Reply::status(503)]),
+        ..Default::default()
+    })
+    .await;
+    let mut relay = start_relay(&db, &currents).await;
+    let client = reqwest::Client::new();
+
+    // 20 cancels, acknowledged while Currents is down.
+    for run in 0..20u64 {
+        let body = cancelled_job("acme/webapp", 5_000 + run, 1).to_string();
+        let response = client
+            .post(format!("{}/webhooks/github", relay.base))
+            .header("content-type", "application/json")
+            .header("x-github-event", "workflow_job")
+            .header("x-github-delivery", format!("crash-{run}"))
+            .header(
+                "x-hub-signature-256",
+                currents_bridge::relay::verify::sign(WEBHOOK_SECRET, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    // Wait until every job has failed against the 503 at least once, then kill without warning.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut ids = cancelled_run_ids(&currents);
+        ids.sort();
+        ids.dedup();
+        if ids.len() == 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never tried all jobs");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    relay.child.start_kill().unwrap(); // SIGKILL
+    relay.child.wait().await.unwrap();
+
+    // Currents recovers; a new relay on the same database finishes the work.
+    let before = currents.requests().len();
+    {
+        let mut state = currents.state.lock().unwrap();
+        state.cancel = Script::of([Reply::ok(fixture("cancel-ci-github-200.json"))]);
+    }
+    let relay = start_relay(&db, &currents).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs: Vec<Value> = client
+            .get(format!("{}/admin/jobs?state=done", relay.base))
+            .bearer_auth("crash-admin")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if jobs.len() == 20 {
+            assert!(jobs.iter().all(|j| j["outcome"] == "cancelled"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 20 jobs finished after the restart",
+            jobs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut after: Vec<String> = currents.requests()[before..]
+        .iter()
+        .map(|r| r.json()["githubRunId"].as_str().unwrap().to_owned())
+        .collect();
+    after.sort();
+    after.dedup();
+    assert_eq!(after.len(), 20, "all 20 cancels arrived after the restart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_ids_but_no_secrets_or_bodies_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("relay.log");
+    let currents = FakeCurrents::start(CurrentsState::default()).await;
+    let mut relay = start_relay_with(
+        &dir.path().join("relay.db"),
+        &currents,
+        &[("RELAY_LOG_FORMAT", "json"), ("CURRENTS_DRY_RUN", "true")],
+        std::fs::File::create(&log).unwrap().into(),
+    )
+    .await;
+    let event = cancelled_job("acme/webapp", 31337, 2);
+    let head_sha = event["workflow_job"]["head_sha"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = event.to_string();
+    let response = reqwest::Client::new()
+        .post(format!("{}/webhooks/github", relay.base))
+        .header("content-type", "application/json")
+        .header("x-github-event", "workflow_job")
+        .header("x-github-delivery", "log-delivery-1")
+        .header(
+            "x-hub-signature-256",
+            currents_bridge::relay::verify::sign(WEBHOOK_SECRET, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("dry run: would cancel")
+    {
+        assert!(Instant::now() < deadline, "the dry run was never logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = relay.child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), relay.child.wait())
+        .await
+        .expect("stopped")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let queued = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "cancel queued")
+        .expect("a queued line");
+    assert_eq!(queued["span"]["delivery"], "log-delivery-1");
+    assert_eq!(queued["span"]["event"], "workflow_job");
+    assert_eq!(queued["fields"]["repository"], "acme/webapp");
+    assert_eq!(queued["fields"]["run_id"], 31337);
+    let cancel = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"] == "dry run: would cancel the Currents run of this workflow run"
+        })
+        .unwrap();
+    assert_eq!(cancel["span"]["ci_build_id"], "acme/webapp-31337-2");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "relay stopped")
+    );
+    for secret in [
+        WEBHOOK_SECRET,
+        CURRENTS_KEY,
+        "crash-admin",
+        head_sha.as_str(),
+    ] {
+        assert!(!text.contains(secret), "the log holds {secret:?}");
+    }
+}
