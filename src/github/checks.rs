@@ -24,6 +24,11 @@ pub const ANNOTATIONS_PER_REQUEST: usize = 50;
 
 const USER_AGENT: &str = concat!("currents-bridge/", env!("CARGO_PKG_VERSION"));
 
+/// GitHub recommends `application/vnd.github+json`; its API description declares the responses
+/// as `application/json`, and servers that negotiate strictly (GHES proxies, mocks) answer 406
+/// to the first alone. Offering both lets each serve what it has.
+const ACCEPT: &str = "application/vnd.github+json, application/json";
+
 /// `owner/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {
@@ -238,7 +243,7 @@ impl GithubClient {
                 self.http
                     .request(method.clone(), url.clone())
                     .bearer_auth(self.token.expose_secret())
-                    .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+                    .header(reqwest::header::ACCEPT, ACCEPT)
                     .header("X-GitHub-Api-Version", "2022-11-28")
                     .json(body)
             })
@@ -282,12 +287,15 @@ impl GithubClient {
     }
 }
 
-/// GitHub's `message`, plus the first validation error, shortened to one line.
+/// GitHub's `message` plus its first validation error, or a problem+json (RFC 9457) `title`
+/// plus its first `validation` message (API gateways and mocks answer so), shortened to one
+/// line.
 fn error_detail(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct Body {
+        #[serde(alias = "title")]
         message: Option<String>,
-        #[serde(default)]
+        #[serde(default, alias = "validation")]
         errors: Vec<serde_json::Value>,
     }
     let Ok(body) = serde_json::from_slice::<Body>(body) else {
@@ -295,6 +303,7 @@ fn error_detail(body: &[u8]) -> String {
     };
     let mut text = body.message.unwrap_or_default();
     if let Some(first) = body.errors.first() {
+        let first = first.get("message").unwrap_or(first);
         let first = first
             .as_str()
             .map_or_else(|| first.to_string(), str::to_owned);
@@ -338,6 +347,11 @@ mod tests {
         assert_eq!(
             error_detail(body),
             " (Invalid request.: Only 65535 characters are allowed; 85289 were supplied.)"
+        );
+        let problem = br#"{"title":"Invalid request","status":422,"validation":[{"location":["body","conclusion"],"message":"Request body property conclusion must be equal to one of the allowed values"}]}"#;
+        assert_eq!(
+            error_detail(problem),
+            " (Invalid request: Request body property conclusion must be equal to one of the allowed values)"
         );
         assert_eq!(error_detail(b"not json"), "");
     }

@@ -72,6 +72,17 @@ fn first_attempt() -> i64 {
     1
 }
 
+/// A cancel for a real workflow run: GitHub's ids and attempts start at 1.
+fn checked(event: &str, action: String, job: NewJob) -> Result<Parsed, ParseError> {
+    if job.run_id < 1 || job.run_attempt < 1 || job.repository.trim().is_empty() {
+        return Err(ParseError {
+            event: event.to_owned(),
+            reason: "run id, attempt or repository out of range".into(),
+        });
+    }
+    Ok(Parsed::Cancel { action, job })
+}
+
 /// Parses the JSON `payload` of an `event` delivery.
 pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
     let fail = |e: serde_json::Error| ParseError {
@@ -89,14 +100,15 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                     action: Some(e.action),
                 });
             }
-            Ok(Parsed::Cancel {
-                action: e.action,
-                job: NewJob {
+            checked(
+                event,
+                e.action,
+                NewJob {
                     repository: e.repository.full_name,
                     run_id: e.workflow_job.run_id,
                     run_attempt: e.workflow_job.run_attempt,
                 },
-            })
+            )
         }
         "workflow_run" => {
             let e: WorkflowRunEvent = serde_json::from_slice(payload).map_err(fail)?;
@@ -105,14 +117,15 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                     action: Some(e.action),
                 });
             }
-            Ok(Parsed::Cancel {
-                action: e.action,
-                job: NewJob {
+            checked(
+                event,
+                e.action,
+                NewJob {
                     repository: e.repository.full_name,
                     run_id: e.workflow_run.id,
                     run_attempt: e.workflow_run.run_attempt,
                 },
-            })
+            )
         }
         _ => {
             let e: Envelope = serde_json::from_slice(payload).map_err(fail)?;
@@ -188,6 +201,18 @@ mod tests {
             panic!()
         };
         assert_eq!((job.run_id, job.run_attempt), (7, 1));
+    }
+
+    #[test]
+    fn impossible_ids_are_errors() {
+        let body = |id: i64, attempt: i64, repo: &str| {
+            json!({"action": "completed", "workflow_run": {"id": id, "run_attempt": attempt, "conclusion": "cancelled"}, "repository": {"full_name": repo}})
+                .to_string()
+        };
+        assert!(parse("workflow_run", body(0, 1, "a/b").as_bytes()).is_err());
+        assert!(parse("workflow_run", body(5, -1, "a/b").as_bytes()).is_err());
+        assert!(parse("workflow_run", body(5, 1, " ").as_bytes()).is_err());
+        assert!(parse("workflow_run", body(5, 1, "a/b").as_bytes()).is_ok());
     }
 
     #[test]

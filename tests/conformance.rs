@@ -1,0 +1,116 @@
+//! Conformance with GitHub's own API description: every GitHub call the binary makes, sent to
+//! Stoplight Prism serving `@octokit/openapi`'s `api.github.com.json`. Prism validates each
+//! request and answers 422 with the violation, which the binary's error then quotes.
+//!
+//! Runs when `PRISM_GITHUB_URL` is set; `.ci/run` installs Prism, starts it and sets it.
+
+mod support;
+
+use currents_bridge::github::{GithubClient, GithubConfig, Repository};
+use currents_bridge::retry::RetryPolicy;
+use secrecy::SecretString;
+use support::*;
+
+fn prism() -> Option<String> {
+    let url = std::env::var("PRISM_GITHUB_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!(
+            "NOTE: PRISM_GITHUB_URL is not set: GitHub API conformance was not checked (.ci/run checks it)"
+        );
+    }
+    url
+}
+
+/// Runs `report` for `run` against the fake Currents and Prism, and requires a clean publish.
+async fn publishes_cleanly(
+    prism: &str,
+    name: &str,
+    run: serde_json::Value,
+    instances: &[serde_json::Value],
+) {
+    let currents = FakeCurrents::start(serving(run, instances)).await;
+    let mut workflow = Workflow::new(&currents, None);
+    workflow.set("GITHUB_API_URL", prism);
+    let out = workflow.run(&["report"]).await;
+    let refused = out.code != Some(0)
+        || out.stdout.contains("::warning::GitHub")
+        || !out.stdout.contains("Published check run");
+    assert!(
+        !refused,
+        "{name}: GitHub's API description refused a request.\nexit: {:?}\nstderr: {}\nstdout: {}",
+        out.code, out.stderr, out.stdout
+    );
+    out.assert_no_secrets();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_requests_conform_to_githubs_api_description() {
+    let Some(prism) = prism() else { return };
+    let (run, instances) = example_run();
+    publishes_cleanly(&prism, "the example Playwright run", run, &instances).await;
+    publishes_cleanly(
+        &prism,
+        "the Cypress run",
+        fixture("run-cypress-failed.json"),
+        &[fixture("instance-cypress-failed.json")],
+    )
+    .await;
+    let (run, instances) = synthetic_run(120, 100, 6, "x");
+    publishes_cleanly(
+        &prism,
+        "600 failures (create + 11 updates)",
+        run,
+        &instances,
+    )
+    .await;
+    let (run, instances) = synthetic_run(8, 8, 2, "🎉 ünïcödé 中文 ✓ «ключ» 👩‍💻");
+    publishes_cleanly(&prism, "emoji and non-ASCII titles", run, &instances).await;
+}
+
+#[tokio::test]
+async fn completing_a_check_as_cancelled_conforms() {
+    let Some(prism) = prism() else { return };
+    let client = GithubClient::new(GithubConfig {
+        api_url: prism.parse().unwrap(),
+        token: SecretString::from(GITHUB_TOKEN),
+        retry: RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::ACTION
+        },
+    })
+    .unwrap();
+    let repo = Repository::parse("acme/webapp").unwrap();
+    let result = client.complete_check_run(&repo, 4, "cancelled").await;
+    assert!(
+        result.is_ok(),
+        "the abort path's update was refused: {}",
+        result.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+}
+
+/// The check itself: a request GitHub would refuse is refused, and the violation is quoted.
+#[tokio::test(flavor = "multi_thread")]
+async fn prism_does_refuse_an_invalid_request() {
+    let Some(prism) = prism() else { return };
+    let client = GithubClient::new(GithubConfig {
+        api_url: prism.parse().unwrap(),
+        token: SecretString::from(GITHUB_TOKEN),
+        retry: RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::ACTION
+        },
+    })
+    .unwrap();
+    let repo = Repository::parse("acme/webapp").unwrap();
+    let error = client
+        .complete_check_run(&repo, 4, "exploded")
+        .await
+        .expect_err("an unknown conclusion is invalid");
+    let text = error.to_string();
+    assert!(
+        text.contains("HTTP 422") && text.contains("conclusion"),
+        "{text}"
+    );
+}
