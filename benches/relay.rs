@@ -27,23 +27,6 @@ fn main() {
         .block_on(bench());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_until_up(url: &str) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(url).send().await.is_err() {
-        assert!(Instant::now() < deadline, "{url} did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kib: f64 = status
@@ -175,7 +158,7 @@ async fn bench() {
         .spawn()
         .unwrap();
     let relay_url = format!("http://127.0.0.1:{relay_port}/webhooks/github");
-    wait_until_up(&format!("http://127.0.0.1:{relay_port}/healthz")).await;
+    wait_until_ready(&format!("http://127.0.0.1:{relay_port}/healthz")).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_mb(relay.id().unwrap());
 
@@ -260,7 +243,7 @@ async fn bench() {
         .spawn()
         .expect("webhook is installed (bench/relay.sh installs it)");
     let peer_url = format!("http://127.0.0.1:{peer_port}/hooks/github");
-    wait_until_up(&format!("http://127.0.0.1:{peer_port}/")).await;
+    wait_until_ready(&format!("http://127.0.0.1:{peer_port}/")).await;
     // The peer really verifies: a bad signature is refused.
     let refused = reqwest::Client::new()
         .post(&peer_url)

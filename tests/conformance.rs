@@ -6,9 +6,7 @@
 
 mod support;
 
-use currents_bridge::github::{GithubClient, GithubConfig, Repository};
-use currents_bridge::retry::RetryPolicy;
-use secrecy::SecretString;
+use currents_bridge::github::Repository;
 use support::*;
 
 fn prism() -> Option<String> {
@@ -72,15 +70,7 @@ async fn report_requests_conform_to_githubs_api_description() {
 #[tokio::test]
 async fn completing_a_check_as_cancelled_conforms() {
     let Some(prism) = prism() else { return };
-    let client = GithubClient::new(GithubConfig {
-        api_url: prism.parse().unwrap(),
-        token: SecretString::from(GITHUB_TOKEN),
-        retry: RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::ACTION
-        },
-    })
-    .unwrap();
+    let client = github_client(&prism);
     let repo = Repository::parse("acme/webapp").unwrap();
     let result = client.complete_check_run(&repo, 4, "cancelled").await;
     assert!(
@@ -94,15 +84,7 @@ async fn completing_a_check_as_cancelled_conforms() {
 #[tokio::test(flavor = "multi_thread")]
 async fn prism_does_refuse_an_invalid_request() {
     let Some(prism) = prism() else { return };
-    let client = GithubClient::new(GithubConfig {
-        api_url: prism.parse().unwrap(),
-        token: SecretString::from(GITHUB_TOKEN),
-        retry: RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::ACTION
-        },
-    })
-    .unwrap();
+    let client = github_client(&prism);
     let repo = Repository::parse("acme/webapp").unwrap();
     let error = client
         .complete_check_run(&repo, 4, "exploded")

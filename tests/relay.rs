@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use currents_bridge::currents::{CurrentsClient, CurrentsConfig};
 use currents_bridge::relay::{self, AppState, RetrySchedule, WebhookSecrets, WorkerConfig};
-use currents_bridge::retry::RetryPolicy;
 use currents_bridge::store::{JobState, Store};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
@@ -81,15 +79,7 @@ impl Relay {
         currents: &FakeCurrents,
         done: impl Fn(&[currents_bridge::store::Job]) -> bool,
     ) {
-        let client = CurrentsClient::new(CurrentsConfig {
-            api_url: currents.url().parse().unwrap(),
-            api_key: SecretString::from(CURRENTS_KEY),
-            retry: RetryPolicy {
-                max_retries: 0,
-                ..RetryPolicy::ACTION
-            },
-        })
-        .unwrap();
+        let client = currents_client(currents);
         let shutdown = CancellationToken::new();
         let worker = tokio::spawn(relay::worker::run(
             self.state.store.clone(),

@@ -7,14 +7,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct RelayProcess {
     child: tokio::process::Child,
     base: String,
@@ -50,17 +42,7 @@ async fn start_relay_with(
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the relay did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_ready(&format!("{base}/readyz")).await;
     RelayProcess { child, base }
 }
 

@@ -7,11 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use currents_bridge::currents::{CurrentsClient, CurrentsConfig};
 use currents_bridge::relay::{self, Heartbeat, Metrics, RetrySchedule, WorkerConfig};
-use currents_bridge::retry::RetryPolicy;
 use currents_bridge::store::{JobState, NewDelivery, NewJob, Recorded, Requeue, Store};
-use secrecy::SecretString;
 use sqlx::Connection;
 use support::*;
 use tokio::sync::Notify;
@@ -274,15 +271,7 @@ async fn two_workers_cancel_each_of_100_jobs_exactly_once() {
     // A little latency, so that both workers are busy at once.
     state.latency = Duration::from_millis(5);
     let currents = FakeCurrents::start(state).await;
-    let client = CurrentsClient::new(CurrentsConfig {
-        api_url: currents.url().parse().unwrap(),
-        api_key: SecretString::from(CURRENTS_KEY),
-        retry: RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::ACTION
-        },
-    })
-    .unwrap();
+    let client = currents_client(&currents);
     let shutdown = CancellationToken::new();
     let metrics = [Arc::new(Metrics::default()), Arc::new(Metrics::default())];
     let workers: Vec<_> = ["one", "two"]

@@ -127,6 +127,8 @@ fn annotation(
     raw_details: Option<String>,
 ) -> Annotation {
     let clean = |text: &str, max: usize| truncate_bytes(&restrict_unicode(text), max).to_owned();
+    // GitHub counts lines from 1; a line of 0 fails the whole request.
+    let line = line.max(1);
     Annotation {
         path: restrict_unicode(&path),
         start_line: line,

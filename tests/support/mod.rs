@@ -722,3 +722,56 @@ pub fn delivery(
         .body(axum::body::Body::from(body.to_vec()))
         .unwrap()
 }
+
+/// A Currents client for `currents` that tries each call once, as the relay's worker does.
+pub fn currents_client(currents: &FakeCurrents) -> currents_bridge::currents::CurrentsClient {
+    currents_bridge::currents::CurrentsClient::new(currents_bridge::currents::CurrentsConfig {
+        api_url: currents.url().parse().unwrap(),
+        api_key: secrecy::SecretString::from(CURRENTS_KEY),
+        retry: currents_bridge::retry::RetryPolicy {
+            max_retries: 0,
+            ..currents_bridge::retry::RetryPolicy::ACTION
+        },
+    })
+    .unwrap()
+}
+
+/// A GitHub client for the API at `url` that tries each call once.
+pub fn github_client(url: &str) -> currents_bridge::github::GithubClient {
+    currents_bridge::github::GithubClient::new(currents_bridge::github::GithubConfig {
+        api_url: url.parse().unwrap(),
+        token: secrecy::SecretString::from(GITHUB_TOKEN),
+        retry: currents_bridge::retry::RetryPolicy {
+            max_retries: 0,
+            ..currents_bridge::retry::RetryPolicy::ACTION
+        },
+    })
+    .unwrap()
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `url` answers `200`, for at most 20 s.
+pub async fn wait_until_ready(url: &str) {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
