@@ -12,23 +12,37 @@ struct RelayProcess {
     base: String,
 }
 
+/// Starts the relay on `db`, logging to `<db>.log` (appended, so a restart keeps the first run's
+/// lines), which `relay_log` reads back for failure messages.
 async fn start_relay(db: &std::path::Path, currents: &FakeCurrents) -> RelayProcess {
-    start_relay_with(db, currents, &[], std::process::Stdio::null()).await
+    start_relay_with(db, currents, &[]).await
 }
 
+fn relay_log(db: &std::path::Path) -> String {
+    std::fs::read_to_string(db.with_extension("log")).unwrap_or_default()
+}
+
+/// Like `start_relay`, with extra environment. The relay binds port 0 and the test reads the
+/// address it got from its "relay listening" log line: picking a free port first and passing
+/// it in would race with every other listener the concurrent tests open.
 async fn start_relay_with(
     db: &std::path::Path,
     currents: &FakeCurrents,
     env: &[(&str, &str)],
-    stderr: std::process::Stdio,
 ) -> RelayProcess {
-    let port = free_port();
+    let log_path = db.with_extension("log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .unwrap();
+    let seen = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
     let child = tokio::process::Command::new(binary())
         .arg("relay")
         .env_clear()
         .env("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("RELAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RELAY_LISTEN", "127.0.0.1:0")
         .env("RELAY_ADMIN_TOKEN", "crash-admin")
         .env("RELAY_POLL_INTERVAL", "50ms")
         .env("RELAY_LEASE", "1s")
@@ -37,11 +51,30 @@ async fn start_relay_with(
         .env("CURRENTS_API_KEY", CURRENTS_KEY)
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
-        .stderr(stderr)
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let address = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let fresh = text.get(seen..).unwrap_or_default();
+        if let Some(line) = fresh.lines().find(|l| l.contains("relay listening"))
+            && let Some(at) = line.find("127.0.0.1:")
+        {
+            let port: String = line[at + 10..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            break format!("127.0.0.1:{port}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not start:\n{fresh}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let base = format!("http://{address}");
     wait_until_ready(&format!("{base}/readyz")).await;
     RelayProcess { child, base }
 }
@@ -82,7 +115,14 @@ async fn acknowledged_cancels_survive_sigkill() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 202);
+        let status = response.status();
+        assert_eq!(
+            status,
+            202,
+            "answer: {}\nrelay log:\n{}",
+            response.text().await.unwrap_or_default(),
+            relay_log(&db)
+        );
     }
     // Wait until every job has failed against the 503 at least once, then kill without warning.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -146,7 +186,6 @@ async fn json_logs_carry_ids_but_no_secrets_or_bodies_and_sigterm_stops_cleanly(
         &dir.path().join("relay.db"),
         &currents,
         &[("RELAY_LOG_FORMAT", "json"), ("CURRENTS_DRY_RUN", "true")],
-        std::fs::File::create(&log).unwrap().into(),
     )
     .await;
     let event = cancelled_job("acme/webapp", 31337, 2);

@@ -9,6 +9,8 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 
+use tracing::Instrument;
+
 use super::AppState;
 use super::events::{self, Parsed};
 use crate::store::{NewDelivery, Recorded, now_ms};
@@ -95,7 +97,36 @@ async fn handle(
     let hook_id = header_text("x-github-hook-id").unwrap_or_default();
     let span =
         tracing::info_span!("delivery", delivery = %delivery_id, hook = %hook_id, event = %event);
-    let _entered = span.enter();
+    let delivery = Delivery {
+        hook_id,
+        delivery_id,
+        event,
+        form_encoded,
+        secret_index,
+    };
+    // `instrument`, not `span.enter()`: a guard held across `.await` would mark the span as
+    // entered on whichever thread the task resumes on.
+    accept(state, &delivery, &body).instrument(span).await
+}
+
+/// The verified headers of a delivery.
+struct Delivery<'a> {
+    hook_id: &'a str,
+    delivery_id: &'a str,
+    event: &'a str,
+    form_encoded: bool,
+    secret_index: usize,
+}
+
+/// Parses and records a verified delivery.
+async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Answer {
+    let Delivery {
+        hook_id,
+        delivery_id,
+        event,
+        form_encoded,
+        secret_index,
+    } = *headers;
     if secret_index > 0 {
         tracing::info!(
             secret_index,
@@ -103,7 +134,7 @@ async fn handle(
         );
     }
 
-    let Some(payload) = events::payload_of(form_encoded, &body) else {
+    let Some(payload) = events::payload_of(form_encoded, body) else {
         return (StatusCode::BAD_REQUEST, "missing payload field");
     };
     let parsed = match events::parse(event, &payload) {
@@ -123,7 +154,7 @@ async fn handle(
         event,
         action,
         // The signed bytes are kept for replay only where they matter.
-        body: job.map(|_| body.as_ref()),
+        body: job.map(|_| body),
         received_at: now_ms(),
     };
     match state.store.record(&delivery, job).await {
