@@ -173,19 +173,14 @@ async fn bench() {
                 let run_id = 700_000 + run;
                 let payload = cancelled_job("acme/webapp", run_id, 1).to_string();
                 let at = Instant::now();
-                let response = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-github-event", "workflow_job")
-                    .header("x-github-delivery", format!("cancel-{run}"))
-                    .header(
-                        "x-hub-signature-256",
-                        currents_bridge::relay::verify::sign(WEBHOOK_SECRET, payload.as_bytes()),
-                    )
-                    .body(payload)
-                    .send()
-                    .await
-                    .unwrap();
+                let response = post_delivery(
+                    &client,
+                    &url,
+                    "workflow_job",
+                    &format!("cancel-{run}"),
+                    payload,
+                )
+                .await;
                 assert_eq!(response.status(), 202);
                 sent.insert(run_id.to_string(), at);
                 tokio::time::sleep(Duration::from_millis(85)).await;

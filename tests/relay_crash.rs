@@ -102,19 +102,14 @@ async fn acknowledged_cancels_survive_sigkill() {
     // 20 cancels, acknowledged while Currents is down.
     for run in 0..20u64 {
         let body = cancelled_job("acme/webapp", 5_000 + run, 1).to_string();
-        let response = client
-            .post(format!("{}/webhooks/github", relay.base))
-            .header("content-type", "application/json")
-            .header("x-github-event", "workflow_job")
-            .header("x-github-delivery", format!("crash-{run}"))
-            .header(
-                "x-hub-signature-256",
-                currents_bridge::relay::verify::sign(WEBHOOK_SECRET, body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = post_delivery(
+            &client,
+            &format!("{}/webhooks/github", relay.base),
+            "workflow_job",
+            &format!("crash-{run}"),
+            body,
+        )
+        .await;
         let status = response.status();
         assert_eq!(
             status,
@@ -194,19 +189,14 @@ async fn json_logs_carry_ids_but_no_secrets_or_bodies_and_sigterm_stops_cleanly(
         .unwrap()
         .to_owned();
     let body = event.to_string();
-    let response = reqwest::Client::new()
-        .post(format!("{}/webhooks/github", relay.base))
-        .header("content-type", "application/json")
-        .header("x-github-event", "workflow_job")
-        .header("x-github-delivery", "log-delivery-1")
-        .header(
-            "x-hub-signature-256",
-            currents_bridge::relay::verify::sign(WEBHOOK_SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_delivery(
+        &reqwest::Client::new(),
+        &format!("{}/webhooks/github", relay.base),
+        "workflow_job",
+        "log-delivery-1",
+        body,
+    )
+    .await;
     assert_eq!(response.status(), 202);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(&log)

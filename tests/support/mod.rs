@@ -775,3 +775,25 @@ pub async fn wait_until_ready(url: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// POSTs `body` to a running relay's webhook `url` as GitHub would: JSON, signed with
+/// [`WEBHOOK_SECRET`].
+pub async fn post_delivery(
+    client: &reqwest::Client,
+    url: &str,
+    event: &str,
+    delivery_id: &str,
+    body: String,
+) -> reqwest::Response {
+    let signature = currents_bridge::relay::verify::sign(WEBHOOK_SECRET, body.as_bytes());
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery_id)
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("the relay answers")
+}
