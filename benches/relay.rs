@@ -4,7 +4,9 @@
 //! deliveries and times each one from send to the fake Currents receiving its cancel.
 //! Run it with `bench/relay.sh`, which installs wrk and webhook when missing.
 
-#[path = "../tests/support/mod.rs"]
+// The integration tests' fakes; a bench uses only some of them.
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;
@@ -25,6 +27,16 @@ fn main() {
     tokio::runtime::Runtime::new()
         .expect("a Tokio runtime")
         .block_on(bench());
+}
+
+/// A loopback port that was free a moment ago (the peer, adnanh/webhook, needs a port named
+/// in advance).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn rss_mb(pid: u32) -> f64 {

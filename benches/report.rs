@@ -6,7 +6,9 @@
 //! instance fetches in rounds of `--fetch-concurrency`, the check-run create, and one update per
 //! further 50 annotations.
 
-#[path = "../tests/support/mod.rs"]
+// The integration tests' fakes; a bench uses only some of them.
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -12,6 +12,8 @@
 //!   of HTTP.
 //! - [`github`] talks to GitHub: the Checks API and the Actions runtime files and commands.
 //! - [`action`] wires the above into the `report` and `cancel` commands.
+//! - [`exit`] holds the exit codes and the top-level error of every command; [`shutdown`] the
+//!   stop signals. Both are neutral, so neither the action nor the relay depends on the other.
 //! - [`relay`] receives GitHub webhooks and forwards cancels to Currents through [`store`].
 #![forbid(unsafe_code)]
 
@@ -19,8 +21,10 @@ pub mod action;
 pub mod ci_build_id;
 pub mod cli;
 pub mod currents;
+pub mod exit;
 pub mod github;
 pub mod relay;
 pub mod report;
 pub mod retry;
+pub mod shutdown;
 pub mod store;

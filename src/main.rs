@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use currents_bridge::action::{self, Exit};
+use currents_bridge::action;
 use currents_bridge::cli::{Cli, Command};
+use currents_bridge::exit::Exit;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {

@@ -4,18 +4,18 @@ use crate::cli::CancelConfig;
 use crate::currents::{CancelOutcome, CancelTarget, CurrentsClient};
 use crate::github::runtime;
 
-use super::{ActionError, Exit};
+use crate::exit::{CommandError, Exit};
 
 /// Cancels the run and writes the `cancelled` and `outcome` outputs. Already cancelled and
 /// nothing recorded are successes: every parallel job may run this step.
-pub async fn cancel(config: CancelConfig) -> Result<Exit, ActionError> {
+pub async fn cancel(config: CancelConfig) -> Result<Exit, CommandError> {
     let what = describe(&config.target);
     if config.dry_run {
         println!("Dry run: would cancel {what}.");
         return Ok(Exit::Success);
     }
     let client = CurrentsClient::new(config.currents)
-        .map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
+        .map_err(|e| CommandError::Input(format!("cannot set up HTTP: {e}")))?;
     let outcome = client.cancel(&config.target).await?;
     report_outcome(&outcome, &what);
     config
@@ -27,7 +27,7 @@ pub async fn cancel(config: CancelConfig) -> Result<Exit, ActionError> {
             ),
             ("outcome", outcome.as_str().to_owned()),
         ])
-        .map_err(|e| ActionError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))?;
+        .map_err(|e| CommandError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))?;
     Ok(Exit::Success)
 }
 

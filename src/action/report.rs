@@ -10,12 +10,12 @@ use futures_util::StreamExt;
 
 use super::cancel::{describe, report_outcome};
 use super::signal::Interrupt;
-use super::{ActionError, Exit};
 use crate::cli::{Publish, ReportConfig, RunSource, RunTarget};
 use crate::currents::models::{CompletionState, Run, RunStatus, from_envelope_or_bare};
 use crate::currents::{
     CancelTarget, CurrentsClient, CurrentsConfig, CurrentsError, Instance, InstanceId, RunId,
 };
+use crate::exit::{CommandError, Exit};
 use crate::github::runtime::{self, Runtime};
 use crate::github::{CheckRunOutput, GithubClient, GithubError, NewCheckRun, Repository, event};
 use crate::report::{self, Annotation, Report};
@@ -44,9 +44,9 @@ fn update(progress: &SharedProgress, f: impl FnOnce(&mut Progress)) {
 /// Runs `report`. On SIGINT or SIGTERM while it works, cancels the Currents run (unless
 /// `--cancel-on-abort=false`), completes a created check run as cancelled and returns
 /// [`Exit::Interrupted`].
-pub async fn report(config: ReportConfig) -> Result<Exit, ActionError> {
+pub async fn report(config: ReportConfig) -> Result<Exit, CommandError> {
     let interrupt = Interrupt::install()
-        .map_err(|e| ActionError::Input(format!("cannot install signal handlers: {e}")))?;
+        .map_err(|e| CommandError::Input(format!("cannot install signal handlers: {e}")))?;
     let progress = SharedProgress::default();
     tokio::select! {
         result = run(&config, &progress) => result,
@@ -120,7 +120,7 @@ async fn cancel_within_budget(currents: &CurrentsConfig, target: &CancelTarget) 
     }
 }
 
-async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, ActionError> {
+async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, CommandError> {
     let (run, details) = match &config.source {
         RunSource::Dir(dir) => load_dir(dir)?,
         RunSource::Api {
@@ -130,7 +130,7 @@ async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, A
             poll_interval,
         } => {
             let client = CurrentsClient::new(currents.clone())
-                .map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
+                .map_err(|e| CommandError::Input(format!("cannot set up HTTP: {e}")))?;
             let run =
                 wait_for_run(&client, target, *wait_timeout, *poll_interval, progress).await?;
             let details = fetch_details(&client, &run, config.fetch_concurrency).await;
@@ -157,7 +157,7 @@ async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, A
             let published = match client {
                 Some(github) => {
                     let github = GithubClient::new(github.clone())
-                        .map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?;
+                        .map_err(|e| CommandError::Input(format!("cannot set up HTTP: {e}")))?;
                     let check = NewCheckRun {
                         name: &config.check_name,
                         head_sha: &head_sha,
@@ -236,7 +236,7 @@ async fn publish_tracked(
     Ok(created)
 }
 
-fn head_sha(sources: &crate::cli::ShaSources) -> Result<String, ActionError> {
+fn head_sha(sources: &crate::cli::ShaSources) -> Result<String, CommandError> {
     let event = sources
         .event_path
         .as_deref()
@@ -254,18 +254,18 @@ fn head_sha(sources: &crate::cli::ShaSources) -> Result<String, ActionError> {
             }
         });
     event::head_sha(sources.explicit.as_deref(), sources.event_name.as_deref(), event.as_ref(), sources.github_sha.as_deref())
-        .ok_or_else(|| ActionError::Input("cannot tell which commit the check belongs to: GITHUB_SHA is not set; pass --sha (CURRENTS_CHECK_SHA)".into()))
+        .ok_or_else(|| CommandError::Input("cannot tell which commit the check belongs to: GITHUB_SHA is not set; pass --sha (CURRENTS_CHECK_SHA)".into()))
 }
 
 fn write_runtime(
     runtime: &Runtime,
     report: &Report,
     check: Option<&crate::github::CheckRun>,
-) -> Result<(), ActionError> {
+) -> Result<(), CommandError> {
     let check_url = check.and_then(|c| c.html_url.clone());
     runtime
         .append_summary(&report::job_summary(report, check_url.as_deref()))
-        .map_err(|e| ActionError::Input(format!("cannot write GITHUB_STEP_SUMMARY: {e}")))?;
+        .map_err(|e| CommandError::Input(format!("cannot write GITHUB_STEP_SUMMARY: {e}")))?;
     let t = &report.totals;
     runtime
         .set_outputs(&[
@@ -285,7 +285,7 @@ fn write_runtime(
             ),
             ("check-run-url", check_url.unwrap_or_default()),
         ])
-        .map_err(|e| ActionError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))
+        .map_err(|e| CommandError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))
 }
 
 /// Without the Checks API: the first failures as `::error` workflow commands, which the
@@ -372,7 +372,7 @@ async fn wait_for_run(
     wait_timeout: Duration,
     poll_interval: Duration,
     progress: &SharedProgress,
-) -> Result<Run, ActionError> {
+) -> Result<Run, CommandError> {
     let started = Instant::now();
     let what = match target {
         RunTarget::Id(id) => format!("Currents run {id}"),
@@ -404,14 +404,14 @@ async fn poll(
     wait_timeout: Duration,
     poll_interval: Duration,
     progress: &SharedProgress,
-) -> Result<Run, ActionError> {
+) -> Result<Run, CommandError> {
     let mut last_seen: Option<String> = None;
     loop {
         let found = match target {
             RunTarget::Id(id) => match client.get_run(id).await {
                 Ok(run) => Some(run),
                 Err(CurrentsError::NotFound { .. }) => {
-                    return Err(ActionError::RunUnavailable(format!(
+                    return Err(CommandError::RunUnavailable(format!(
                         "Currents has no run {id}: check run-id (CURRENTS_RUN_ID)"
                     )));
                 }
@@ -445,7 +445,7 @@ async fn poll(
         }
         if started.elapsed() + poll_interval > wait_timeout {
             let wait = humantime::format_duration(wait_timeout);
-            return Err(ActionError::RunUnavailable(match last_seen {
+            return Err(CommandError::RunUnavailable(match last_seen {
                 Some(line) => format!(
                     "{line}, and it did not complete within {wait}: raise wait-timeout (CURRENTS_WAIT_TIMEOUT), or run report in a job that needs all test jobs"
                 ),
@@ -508,14 +508,14 @@ async fn fetch_details(client: &CurrentsClient, run: &Run, concurrency: usize) -
 }
 
 /// `--from-dir`: `DIR/run.json` and `DIR/instances/<instanceId>.json`, enveloped or bare.
-fn load_dir(dir: &Path) -> Result<(Run, Details), ActionError> {
+fn load_dir(dir: &Path) -> Result<(Run, Details), CommandError> {
     let read = |path: &Path| {
         std::fs::read(path)
-            .map_err(|e| ActionError::Input(format!("cannot read {}: {e}", path.display())))
+            .map_err(|e| CommandError::Input(format!("cannot read {}: {e}", path.display())))
     };
     let run_path = dir.join("run.json");
     let run: Run = from_envelope_or_bare(&read(&run_path)?).map_err(|e| {
-        ActionError::Input(format!("{} is not a Currents run: {e}", run_path.display()))
+        CommandError::Input(format!("{} is not a Currents run: {e}", run_path.display()))
     })?;
     let mut details = Details::default();
     for spec in run.specs.iter().filter(|s| s.needs_details()) {
@@ -530,7 +530,7 @@ fn load_dir(dir: &Path) -> Result<(Run, Details), ActionError> {
             continue;
         }
         let instance: Instance = from_envelope_or_bare(&read(&path)?).map_err(|e| {
-            ActionError::Input(format!(
+            CommandError::Input(format!(
                 "{} is not a Currents instance: {e}",
                 path.display()
             ))

@@ -1,36 +1,30 @@
-//! SIGINT and SIGTERM. In the action's container the binary is PID 1, which gets no default
-//! signal actions: without handlers it would ignore the runner's SIGINT and SIGTERM until the
-//! runner kills it. The first signal starts the abort; a second one exits at once.
+//! The report step's abort trigger: the first stop signal starts the abort (cancel the
+//! Currents run, complete the check as cancelled); a second one exits at once, since the
+//! runner kills the step 2.5 s after its SIGTERM anyway.
 
 use std::sync::Arc;
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 
-use super::Exit;
+use crate::exit::Exit;
+use crate::shutdown::StopSignals;
 
-/// Resolves when the first SIGINT or SIGTERM arrives.
+/// Resolves when the first stop signal arrives.
 #[derive(Debug, Clone)]
 pub(crate) struct Interrupt(Arc<Notify>);
 
 impl Interrupt {
     /// Installs the handlers. Must be called inside the Tokio runtime.
     pub(crate) fn install() -> std::io::Result<Self> {
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut signals = StopSignals::install()?;
         let notify = Arc::new(Notify::new());
         let first = notify.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = sigint.recv() => println!("Received SIGINT: stopping."),
-                _ = sigterm.recv() => println!("Received SIGTERM: stopping."),
-            }
+            let signal = signals.recv().await;
+            println!("Received {}: stopping.", signal.name());
             // notify_one keeps a permit when nobody waits yet, so the signal is not lost.
             first.notify_one();
-            tokio::select! {
-                _ = sigint.recv() => {}
-                _ = sigterm.recv() => {}
-            }
+            signals.recv().await;
             eprintln!("Received a second signal: exiting now.");
             std::process::exit(i32::from(Exit::Interrupted.code()));
         });

@@ -32,8 +32,8 @@ pub use metrics::Metrics;
 pub use verify::WebhookSecrets;
 pub use worker::{Heartbeat, RetrySchedule, WorkerConfig};
 
-use crate::action::{ActionError, Exit};
 use crate::currents::{CurrentsClient, CurrentsConfig};
+use crate::exit::{CommandError, Exit};
 use crate::retry::RetryPolicy;
 use crate::store::{Store, now_ms};
 
@@ -145,14 +145,14 @@ pub struct RelayConfig {
 
 /// Runs the relay until SIGINT or SIGTERM, then stops accepting, finishes in-flight requests
 /// and cancels, and releases its leases.
-pub async fn run(config: RelayConfig) -> Result<Exit, ActionError> {
+pub async fn run(config: RelayConfig) -> Result<Exit, CommandError> {
     let store = Store::connect(config.database_url.expose_secret())
         .await
-        .map_err(|e| ActionError::Input(format!("DATABASE_URL: {e}")))?;
+        .map_err(|e| CommandError::Input(format!("DATABASE_URL: {e}")))?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| {
-            ActionError::Input(format!(
+            CommandError::Input(format!(
                 "cannot listen on {} (RELAY_LISTEN): {e}",
                 config.listen
             ))
@@ -167,7 +167,7 @@ pub async fn run(config: RelayConfig) -> Result<Exit, ActionError> {
                 },
                 ..currents
             })
-            .map_err(|e| ActionError::Input(format!("cannot set up HTTP: {e}")))?,
+            .map_err(|e| CommandError::Input(format!("cannot set up HTTP: {e}")))?,
         ),
         None => None,
     };
@@ -202,24 +202,23 @@ pub async fn run(config: RelayConfig) -> Result<Exit, ActionError> {
         tracing::error!("the worker panicked; its leases expire by themselves");
     }
     store.close().await;
-    served.map_err(|e| ActionError::Input(format!("the HTTP server failed: {e}")))?;
+    served.map_err(|e| CommandError::Input(format!("the HTTP server failed: {e}")))?;
     tracing::info!("relay stopped");
     Ok(Exit::Success)
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut sigint), Ok(mut sigterm)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
+    let mut signals = match crate::shutdown::StopSignals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return;
+        }
     };
-    tokio::select! {
-        _ = sigint.recv() => {}
-        _ = sigterm.recv() => {}
-    }
-    tracing::info!("stopping: finishing in-flight requests and cancels");
+    let signal = signals.recv().await;
+    tracing::info!(
+        signal = signal.name(),
+        "stopping: finishing in-flight requests and cancels"
+    );
     shutdown.cancel();
 }

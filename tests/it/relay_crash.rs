@@ -1,11 +1,9 @@
 //! Crash safety with the real binary: what the relay acknowledged survives SIGKILL.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 struct RelayProcess {
     child: tokio::process::Child,

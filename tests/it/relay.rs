@@ -1,11 +1,10 @@
 //! The relay's router, driven with `oneshot` and signed deliveries built from GitHub's own
 //! webhook examples, and its worker against the fake Currents.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -14,7 +13,6 @@ use currents_bridge::store::{JobState, Store};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::*;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 

@@ -1,13 +1,11 @@
 //! The `cancel` command and abort handling in `report`, run as a real binary against the fake
 //! Currents (and GitHub) servers.
 
-mod support;
-
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 async fn currents_answering(replies: impl IntoIterator<Item = Reply>) -> FakeCurrents {
     FakeCurrents::start(CurrentsState {

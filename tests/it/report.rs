@@ -1,9 +1,7 @@
 //! The `report` command, run as a real binary against fake Currents and GitHub servers.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 async fn fakes(state: CurrentsState) -> (FakeCurrents, FakeGithub) {
     (

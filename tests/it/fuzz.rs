@@ -9,12 +9,11 @@
 //! - the renderers: arbitrary Unicode titles and error messages must always give output GitHub
 //!   accepts (byte limits, balanced fences, nothing above U+FFFF in annotations).
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
+use crate::support::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use currents_bridge::currents::models::{Instance, Run, from_envelope_or_bare};
@@ -28,7 +27,6 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use secrecy::SecretString;
 use serde_json::Value;
-use support::*;
 use tower::ServiceExt;
 
 fn json_value() -> impl Strategy<Value = Value> {

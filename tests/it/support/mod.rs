@@ -3,7 +3,6 @@
 //! The fakes record every request. The fake GitHub validates check-run requests the way
 //! GitHub does (sizes, annotation count and fields, 4-byte Unicode), so a test that passes
 //! against it proves the limits are met.
-#![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -747,15 +746,6 @@ pub fn github_client(url: &str) -> currents_bridge::github::GithubClient {
         },
     })
     .unwrap()
-}
-
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Waits until `url` answers `200`, for at most 20 s.

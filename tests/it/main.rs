@@ -1,0 +1,19 @@
+//! The integration tests, as one binary (as svix does): the fakes in `support` compile once,
+//! and every module below shares them.
+//!
+//! Tests that need something this machine may not have (PostgreSQL, Prism, a Docker engine)
+//! are `#[ignore = "needs …"]`: `cargo test` reports them as ignored, and `.ci/run` runs them
+//! with `--include-ignored` after starting what they need. Run alone, one of them fails, never
+//! skips, when what it needs is missing.
+
+mod support;
+
+mod cancel;
+mod conformance;
+mod fixtures;
+mod fuzz;
+mod relay;
+mod relay_crash;
+mod render;
+mod report;
+mod store;
