@@ -47,8 +47,7 @@ mkdir -p dist/release
 cp "$built" "dist/release/currents-bridge-$target$exe"
 
 case "$target" in
-  x86_64-unknown-linux-musl) arch=amd64 ;;
-  aarch64-unknown-linux-musl) arch=arm64 ;;
+  *-linux-musl) ;;
   *) exit 0 ;;
 esac
 # A static binary has no program interpreter; anything else would not start on `scratch`.
@@ -56,8 +55,4 @@ if command -v readelf >/dev/null 2>&1 && readelf -l "$built" | grep -q 'Requesti
   echo "build-binary: $built is dynamically linked; it cannot run on an empty image" >&2
   exit 1
 fi
-rm -rf "dist/linux-$arch"
-mkdir -p "dist/linux-$arch"
-cp "$built" "dist/linux-$arch/currents-bridge"
-ln -s currents-bridge "dist/linux-$arch/currents-bridge-pre"
-ln -s currents-bridge "dist/linux-$arch/currents-bridge-post"
+scripts/layout-image-dist.sh "$target" "$built"
