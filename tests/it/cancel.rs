@@ -1,7 +1,6 @@
 //! The `cancel` command and abort handling in `report`, run as a real binary against the fake
 //! Currents (and GitHub) servers.
 
-use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -188,31 +187,6 @@ async fn run_id_cancels_that_run() {
     );
     assert!(requests[0].body.is_empty());
     assert_eq!(out.output("outcome").as_deref(), Some("cancelled"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_action_entrypoints_select_their_command_by_name() {
-    let currents = currents_answering([Reply::ok(fixture("cancel-ci-github-200.json"))]).await;
-    let workflow = Workflow::new(&currents, None);
-    for name in ["currents-bridge-pre", "currents-bridge-post"] {
-        std::os::unix::fs::symlink(binary(), workflow.dir.path().join(name)).unwrap();
-    }
-    // The pre step does nothing, whatever args the action passes.
-    let pre = tokio::process::Command::new(workflow.dir.path().join("currents-bridge-pre"))
-        .arg("report")
-        .env_clear()
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(pre.status.code(), Some(0));
-    assert!(currents.requests().is_empty());
-    // The post step cancels.
-    let mut post = workflow.command(&["report"]);
-    post.as_std_mut()
-        .arg0(workflow.dir.path().join("currents-bridge-post"));
-    let post = workflow.outcome(post.output().await.unwrap());
-    assert_eq!(post.code, Some(0), "{post:#?}");
-    assert_eq!(cancel_bodies(&currents).len(), 1);
 }
 
 /// Starts `report` against a run that stays IN_PROGRESS and waits for its first poll.

@@ -8,10 +8,12 @@
 
 mod support;
 
+mod action;
 mod cancel;
 mod conformance;
 mod fixtures;
 mod fuzz;
+mod install;
 mod relay;
 mod relay_crash;
 mod render;

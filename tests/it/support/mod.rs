@@ -17,6 +17,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub mod action;
+
 /// A request as a fake received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -583,8 +585,13 @@ impl Workflow {
     }
 }
 
+/// The binary under test: the one cargo built for these tests, or `CURRENTS_BRIDGE_BIN` when set
+/// (the benchmarks measure the static release binary that the image ships; bench/*.sh set it).
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_currents-bridge"))
+    std::env::var_os("CURRENTS_BRIDGE_BIN")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_currents-bridge")))
 }
 
 /// A Currents state that serves `run` from find and by id, and `instances` by id.
@@ -746,6 +753,19 @@ pub fn github_client(url: &str) -> currents_bridge::github::GithubClient {
         },
     })
     .unwrap()
+}
+
+/// Waits until `condition` holds, looking every 20 ms; fails the test, naming `what`, once
+/// `limit` has passed. The one way tests wait: for a condition, never for a fixed time.
+pub async fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits until `url` answers `200`, for at most 20 s.
