@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::ci_build_id::{CiBuildId, GithubRunId, RunAttempt, github_ci_build_id};
 use crate::currents::models::CancelByGithubRequest;
-use crate::currents::{CancelTarget, CurrentsConfig, ProjectId, RunId};
+use crate::currents::{CancelTarget, CurrentsConfig, ProjectId, RunId, RunTarget, WaitTiming};
 use crate::github::runtime::Runtime;
 use crate::github::{GithubConfig, Repository};
 use crate::retry::RetryPolicy;
@@ -274,26 +274,15 @@ impl CurrentsArgs {
 /// Which run `report` reads.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant, reason = "built once per process")]
-pub enum RunSource {
+pub enum ReportInput {
     /// From the Currents API, waiting for it to complete.
     Api {
         currents: CurrentsConfig,
         target: RunTarget,
-        wait_timeout: Duration,
-        poll_interval: Duration,
+        timing: WaitTiming,
     },
     /// From saved responses in a directory (`--from-dir`).
     Dir(PathBuf),
-}
-
-/// How `report` finds the run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunTarget {
-    Id(RunId),
-    CiBuild {
-        project_id: ProjectId,
-        ci_build_id: CiBuildId,
-    },
 }
 
 /// Where `report` publishes.
@@ -323,7 +312,7 @@ pub struct ShaSources {
 /// The validated configuration of `report`.
 #[derive(Debug, Clone)]
 pub struct ReportConfig {
-    pub source: RunSource,
+    pub source: ReportInput,
     pub publish: Publish,
     pub check_name: String,
     pub path_prefix: String,
@@ -352,7 +341,7 @@ impl ReportArgs {
         )?;
 
         let source = match self.from_dir.clone() {
-            Some(dir) => RunSource::Dir(dir),
+            Some(dir) => ReportInput::Dir(dir),
             None => {
                 let currents = self.currents.config()?;
                 let target = match set(self.select.run_id.clone()) {
@@ -382,19 +371,21 @@ impl ReportArgs {
                         }
                     }
                 };
-                RunSource::Api {
+                ReportInput::Api {
                     currents,
                     target,
-                    wait_timeout: parse_duration(
-                        "--wait-timeout (CURRENTS_WAIT_TIMEOUT)",
-                        self.wait_timeout.clone(),
-                        DEFAULT_WAIT_TIMEOUT,
-                    )?,
-                    poll_interval: parse_duration(
-                        "--poll-interval (CURRENTS_POLL_INTERVAL)",
-                        self.poll_interval.clone(),
-                        DEFAULT_POLL_INTERVAL,
-                    )?,
+                    timing: WaitTiming {
+                        timeout: parse_duration(
+                            "--wait-timeout (CURRENTS_WAIT_TIMEOUT)",
+                            self.wait_timeout.clone(),
+                            DEFAULT_WAIT_TIMEOUT,
+                        )?,
+                        poll_interval: parse_duration(
+                            "--poll-interval (CURRENTS_POLL_INTERVAL)",
+                            self.poll_interval.clone(),
+                            DEFAULT_POLL_INTERVAL,
+                        )?,
+                    },
                 }
             }
         };
@@ -776,7 +767,7 @@ mod tests {
     #[test]
     fn from_dir_dry_run_needs_no_credentials() {
         let config = report(&["--from-dir", "x", "--dry-run"]).unwrap();
-        assert!(matches!(config.source, RunSource::Dir(_)));
+        assert!(matches!(config.source, ReportInput::Dir(_)));
         assert!(matches!(config.publish, Publish::DryRun));
     }
 
@@ -797,12 +788,7 @@ mod tests {
             "--fail-on-test-failures",
         ])
         .unwrap();
-        let RunSource::Api {
-            target,
-            wait_timeout,
-            ..
-        } = config.source
-        else {
+        let ReportInput::Api { target, timing, .. } = config.source else {
             panic!()
         };
         assert_eq!(
@@ -812,7 +798,7 @@ mod tests {
                 ci_build_id: CiBuildId::new("b-1").unwrap()
             }
         );
-        assert_eq!(wait_timeout, Duration::from_secs(120));
+        assert_eq!(timing.timeout, Duration::from_secs(120));
         assert!(config.fail_on_test_failures);
         assert_eq!(config.path_prefix, "e2e/");
     }

@@ -6,7 +6,8 @@
 //! - [`cli`] parses flags and the environment into validated, typed configuration. No other
 //!   module reads the environment.
 //! - [`ci_build_id`] derives the Currents ciBuildId of a GitHub workflow run.
-//! - [`retry`] is the one retry policy for outbound HTTP calls.
+//! - [`http`] is the one HTTP client (pool, timeouts, proxy, body cap) under both APIs, and
+//!   [`retry`] the one retry policy for their calls.
 //! - [`currents`] talks to the Currents REST API.
 //! - [`report`] turns a Currents run into a [`report::Report`] and renders it; it knows nothing
 //!   of HTTP.
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod currents;
 pub mod exit;
 pub mod github;
+pub mod http;
 pub mod relay;
 pub mod report;
 pub mod retry;

@@ -3,6 +3,7 @@
 use crate::cli::CancelConfig;
 use crate::currents::{CancelOutcome, CancelTarget, CurrentsClient};
 use crate::github::runtime;
+use crate::http::Http;
 
 use crate::exit::{CommandError, Exit};
 
@@ -14,8 +15,8 @@ pub async fn cancel(config: CancelConfig) -> Result<Exit, CommandError> {
         println!("Dry run: would cancel {what}.");
         return Ok(Exit::Success);
     }
-    let client = CurrentsClient::new(config.currents)
-        .map_err(|e| CommandError::Input(format!("cannot set up HTTP: {e}")))?;
+    let http = Http::new().map_err(|e| CommandError::Input(e.to_string()))?;
+    let client = CurrentsClient::new(config.currents, &http);
     let outcome = client.cancel(&config.target).await?;
     report_outcome(&outcome, &what);
     config

@@ -1,24 +1,22 @@
 //! `currents-bridge report`: find the run, wait for it, fetch the failing specs' details,
 //! build the report and publish it; cancel the run if the workflow is cancelled meanwhile.
 
-use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
-
-use futures_util::StreamExt;
+use std::time::{Duration, SystemTime};
 
 use super::cancel::{describe, report_outcome};
 use super::signal::Interrupt;
-use crate::cli::{Publish, ReportConfig, RunSource, RunTarget};
-use crate::currents::models::{CompletionState, Run, RunStatus, from_envelope_or_bare};
+use crate::cli::{Publish, ReportConfig, ReportInput};
 use crate::currents::{
-    CancelTarget, CurrentsClient, CurrentsConfig, CurrentsError, Instance, InstanceId, RunId,
+    CancelTarget, CurrentsClient, DirSource, FailedInstances, RunId, RunTarget, SourceError,
+    WaitError, WaitEvent, WaitTiming, fetch_failed_instances, wait_for_completion,
 };
 use crate::exit::{CommandError, Exit};
 use crate::github::runtime::{self, Runtime};
 use crate::github::{CheckRunOutput, GithubClient, GithubError, NewCheckRun, Repository, event};
+use crate::http::{self, Http};
 use crate::report::{self, Annotation, Report};
+use crate::retry::RetryPolicy;
 
 /// All abort work (cancel the run, complete the check) must end before the runner's SIGTERM,
 /// which follows SIGINT after 7.5 s; 6 s leaves room to exit.
@@ -41,17 +39,43 @@ fn update(progress: &SharedProgress, f: impl FnOnce(&mut Progress)) {
     f(&mut progress.lock().unwrap_or_else(PoisonError::into_inner));
 }
 
+/// Where this `report` reads the run from: the API (with the one client the abort path reuses)
+/// or a directory.
+enum Source<'a> {
+    Api {
+        client: CurrentsClient,
+        retry: &'a RetryPolicy,
+        target: &'a RunTarget,
+        timing: WaitTiming,
+    },
+    Dir(DirSource),
+}
+
 /// Runs `report`. On SIGINT or SIGTERM while it works, cancels the Currents run (unless
 /// `--cancel-on-abort=false`), completes a created check run as cancelled and returns
 /// [`Exit::Interrupted`].
 pub async fn report(config: ReportConfig) -> Result<Exit, CommandError> {
     let interrupt = Interrupt::install()
         .map_err(|e| CommandError::Input(format!("cannot install signal handlers: {e}")))?;
+    let http = Http::new().map_err(|e| CommandError::Input(e.to_string()))?;
+    let source = match &config.source {
+        ReportInput::Api {
+            currents,
+            target,
+            timing,
+        } => Source::Api {
+            client: CurrentsClient::new(currents.clone(), &http),
+            retry: &currents.retry,
+            target,
+            timing: *timing,
+        },
+        ReportInput::Dir(dir) => Source::Dir(DirSource::new(dir)),
+    };
     let progress = SharedProgress::default();
     tokio::select! {
-        result = run(&config, &progress) => result,
+        result = run(&config, &source, &http, &progress) => result,
         () = interrupt.received() => {
-            if tokio::time::timeout(ABORT_BUDGET, abort(&config, &progress)).await.is_err() {
+            if tokio::time::timeout(ABORT_BUDGET, abort(&config, &source, &progress)).await.is_err() {
                 println!("{}", runtime::warning("Stopping before the abort finished: the runner kills the step soon after."));
             }
             Ok(Exit::Interrupted)
@@ -59,13 +83,13 @@ pub async fn report(config: ReportConfig) -> Result<Exit, CommandError> {
     }
 }
 
-async fn abort(config: &ReportConfig, progress: &SharedProgress) {
+async fn abort(config: &ReportConfig, source: &Source<'_>, progress: &SharedProgress) {
     let (run_id, check) = {
         let mut p = progress.lock().unwrap_or_else(PoisonError::into_inner);
         (p.run_id.clone(), p.check.take())
     };
     let cancel = async {
-        let RunSource::Api { currents, .. } = &config.source else {
+        let Source::Api { client, retry, .. } = source else {
             return;
         };
         if !config.cancel_on_abort {
@@ -76,7 +100,18 @@ async fn abort(config: &ReportConfig, progress: &SharedProgress) {
             .map(CancelTarget::Run)
             .or_else(|| config.cancel_target.clone())
         {
-            Some(target) => cancel_within_budget(currents, &target).await,
+            // The live client: its connection is open already, which matters within 6 s.
+            Some(target) => {
+                let client = client.with_retry(retry.within(ABORT_BUDGET / 2));
+                let what = describe(&target);
+                match client.cancel(&target).await {
+                    Ok(outcome) => report_outcome(&outcome, &what),
+                    Err(e) => println!(
+                        "{}",
+                        runtime::warning(&format!("Could not cancel {what}: {e}"))
+                    ),
+                }
+            }
             None => println!(
                 "{}",
                 runtime::warning(
@@ -99,41 +134,31 @@ async fn abort(config: &ReportConfig, progress: &SharedProgress) {
     tokio::join!(cancel, complete);
 }
 
-async fn cancel_within_budget(currents: &CurrentsConfig, target: &CancelTarget) {
-    let config = CurrentsConfig {
-        retry: currents.retry.within(ABORT_BUDGET / 2),
-        ..currents.clone()
-    };
-    let what = describe(target);
-    match CurrentsClient::new(config) {
-        Ok(client) => match client.cancel(target).await {
-            Ok(outcome) => report_outcome(&outcome, &what),
-            Err(e) => println!(
-                "{}",
-                runtime::warning(&format!("Could not cancel {what}: {e}"))
-            ),
-        },
-        Err(e) => println!(
-            "{}",
-            runtime::warning(&format!("Could not cancel {what}: {e}"))
-        ),
-    }
-}
-
-async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, CommandError> {
-    let (run, details) = match &config.source {
-        RunSource::Dir(dir) => load_dir(dir)?,
-        RunSource::Api {
-            currents,
+async fn run(
+    config: &ReportConfig,
+    source: &Source<'_>,
+    http: &Http,
+    progress: &SharedProgress,
+) -> Result<Exit, CommandError> {
+    let (run, details) = match source {
+        Source::Dir(dir) => {
+            let run = dir.run().map_err(input_error)?;
+            let details = fetch_failed_instances(dir, &run, config.fetch_concurrency)
+                .await
+                .map_err(input_error)?;
+            (run, details)
+        }
+        Source::Api {
+            client,
             target,
-            wait_timeout,
-            poll_interval,
+            timing,
+            ..
         } => {
-            let client = CurrentsClient::new(currents.clone())
-                .map_err(|e| CommandError::Input(format!("cannot set up HTTP: {e}")))?;
-            let run =
-                wait_for_run(&client, target, *wait_timeout, *poll_interval, progress).await?;
-            let details = fetch_details(&client, &run, config.fetch_concurrency).await;
+            let run = wait_logged(client, target, *timing, progress).await?;
+            let details = fetch_failed_instances(client, &run, config.fetch_concurrency)
+                .await
+                .map_err(input_error)?;
+            warn_unavailable(&details);
             (run, details)
         }
     };
@@ -156,8 +181,7 @@ async fn run(config: &ReportConfig, progress: &SharedProgress) -> Result<Exit, C
             let head_sha = head_sha(sha)?;
             let published = match client {
                 Some(github) => {
-                    let github = GithubClient::new(github.clone())
-                        .map_err(|e| CommandError::Input(format!("cannot set up HTTP: {e}")))?;
+                    let github = GithubClient::new(github.clone(), http);
                     let check = NewCheckRun {
                         name: &config.check_name,
                         head_sha: &head_sha,
@@ -331,170 +355,59 @@ fn print_dry_run(
     }
 }
 
-/// Whether Currents still receives results for the run.
-fn in_progress(run: &Run) -> bool {
-    match run.completion_state {
-        CompletionState::InProgress => true,
-        CompletionState::Other(_) => matches!(
-            run.status,
-            RunStatus::Running | RunStatus::Failing | RunStatus::Other(_)
-        ),
-        _ => false,
+/// A `--from-dir` file (or, in theory, an API answer) that is there but wrong: exit 2 naming it.
+fn input_error(error: SourceError) -> CommandError {
+    match error {
+        SourceError::Api(e) => e.into(),
+        other => CommandError::Input(other.to_string()),
     }
 }
 
-/// `specs complete 2/3`, from the groups' counters, else from the specs.
-fn spec_progress(run: &Run) -> (u64, u64) {
-    let counted: Vec<_> = run
-        .groups
-        .iter()
-        .filter_map(|g| g.instances.as_ref())
-        .collect();
-    if counted.is_empty() {
-        let done = run
-            .specs
-            .iter()
-            .filter(|s| s.completed_at.is_some())
-            .count() as u64;
-        (done, run.specs.len() as u64)
-    } else {
-        (
-            counted.iter().map(|i| i.complete).sum(),
-            counted.iter().map(|i| i.overall).sum(),
-        )
-    }
-}
-
-/// Polls until the run exists and is no longer in progress, logging each poll in a group.
-async fn wait_for_run(
+/// Waits for the run, logging each look in a log group and remembering the run id for the
+/// abort path. Currents' strings reach the log as one line each, so none can start a workflow
+/// command.
+async fn wait_logged(
     client: &CurrentsClient,
     target: &RunTarget,
-    wait_timeout: Duration,
-    poll_interval: Duration,
+    timing: WaitTiming,
     progress: &SharedProgress,
-) -> Result<Run, CommandError> {
-    let started = Instant::now();
-    let what = match target {
-        RunTarget::Id(id) => format!("Currents run {id}"),
-        RunTarget::CiBuild {
-            project_id,
-            ci_build_id,
-        } => format!("the Currents run with ciBuildId {ci_build_id} in project {project_id}"),
-    };
-    println!("{}", runtime::group(&format!("Waiting for {what}")));
-    let result = poll(
-        client,
-        target,
-        &what,
-        started,
-        wait_timeout,
-        poll_interval,
-        progress,
-    )
+) -> Result<crate::currents::models::Run, CommandError> {
+    let what = target.describe();
+    let line = |text: String| http::one_line(&text, 1_000);
+    let elapsed = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+    println!("{}", runtime::group(&line(format!("Waiting for {what}"))));
+    let result = wait_for_completion(client, target, timing, |event| match event {
+        WaitEvent::NotRecordedYet { elapsed: e } => {
+            println!(
+                "[{}] {}",
+                elapsed(e),
+                line(format!("No run recorded yet for {what}."))
+            );
+        }
+        WaitEvent::InProgress { run, elapsed: e } => {
+            update(progress, |p| p.run_id = Some(run.run_id.clone()));
+            println!("[{}] {}", elapsed(e), line(run.progress_line()));
+        }
+        WaitEvent::Completed { run, elapsed: e } => println!(
+            "{}",
+            line(format!(
+                "Run {} is {} ({}) after {}.",
+                run.run_id,
+                run.completion_state,
+                run.status,
+                elapsed(e)
+            ))
+        ),
+    })
     .await;
     println!("{}", runtime::END_GROUP);
-    result
+    result.map_err(|e| match e {
+        WaitError::Source(source) => input_error(source),
+        unavailable => CommandError::RunUnavailable(unavailable.to_string()),
+    })
 }
 
-async fn poll(
-    client: &CurrentsClient,
-    target: &RunTarget,
-    what: &str,
-    started: Instant,
-    wait_timeout: Duration,
-    poll_interval: Duration,
-    progress: &SharedProgress,
-) -> Result<Run, CommandError> {
-    let mut last_seen: Option<String> = None;
-    loop {
-        let found = match target {
-            RunTarget::Id(id) => match client.get_run(id).await {
-                Ok(run) => Some(run),
-                Err(CurrentsError::NotFound { .. }) => {
-                    return Err(CommandError::RunUnavailable(format!(
-                        "Currents has no run {id}: check run-id (CURRENTS_RUN_ID)"
-                    )));
-                }
-                Err(e) => return Err(e.into()),
-            },
-            RunTarget::CiBuild {
-                project_id,
-                ci_build_id,
-            } => client.find_run(project_id, ci_build_id).await?,
-        };
-        let elapsed = humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()));
-        match found {
-            Some(run) if !in_progress(&run) => {
-                println!(
-                    "Run {} is {} ({}) after {elapsed}.",
-                    run.run_id, run.completion_state, run.status
-                );
-                return Ok(run);
-            }
-            Some(run) => {
-                update(progress, |p| p.run_id = Some(run.run_id.clone()));
-                let (done, all) = spec_progress(&run);
-                let line = format!(
-                    "Run {} is {} ({}): specs complete {done}/{all}",
-                    run.run_id, run.completion_state, run.status
-                );
-                println!("[{elapsed}] {line}");
-                last_seen = Some(line);
-            }
-            None => println!("[{elapsed}] No run recorded yet for {what}."),
-        }
-        if started.elapsed() + poll_interval > wait_timeout {
-            let wait = humantime::format_duration(wait_timeout);
-            return Err(CommandError::RunUnavailable(match last_seen {
-                Some(line) => format!(
-                    "{line}, and it did not complete within {wait}: raise wait-timeout (CURRENTS_WAIT_TIMEOUT), or run report in a job that needs all test jobs"
-                ),
-                None => format!(
-                    "no run appeared for {what} within {wait}: check that the tests record to Currents with this ciBuildId (set ci-build-id), or raise wait-timeout"
-                ),
-            }));
-        }
-        tokio::time::sleep(poll_interval).await;
-    }
-}
-
-/// The instances behind the failures, and why any could not be had.
-#[derive(Default)]
-struct Details {
-    instances: HashMap<InstanceId, Instance>,
-    unavailable: HashMap<InstanceId, String>,
-}
-
-/// Fetches the instance of every spec with failures or flaky tests, `concurrency` at a time.
-/// A failed fetch degrades the report (the spec is listed without test detail) instead of
-/// failing it.
-async fn fetch_details(client: &CurrentsClient, run: &Run, concurrency: usize) -> Details {
-    let mut ids: Vec<&InstanceId> = run
-        .specs
-        .iter()
-        .filter(|s| s.needs_details())
-        .map(|s| &s.instance_id)
-        .collect();
-    ids.sort();
-    ids.dedup();
-    let results: Vec<_> = futures_util::stream::iter(ids)
-        .map(|id| async move { (id.clone(), client.get_instance(id).await) })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let mut details = Details::default();
-    for (id, result) in results {
-        match result {
-            Ok(instance) => {
-                details.instances.insert(id, instance);
-            }
-            Err(e) => {
-                details
-                    .unavailable
-                    .insert(id, format!("its details could not be fetched ({e})"));
-            }
-        }
-    }
+fn warn_unavailable(details: &FailedInstances) {
     if !details.unavailable.is_empty() {
         println!(
             "{}",
@@ -504,38 +417,4 @@ async fn fetch_details(client: &CurrentsClient, run: &Run, concurrency: usize) -
             ))
         );
     }
-    details
-}
-
-/// `--from-dir`: `DIR/run.json` and `DIR/instances/<instanceId>.json`, enveloped or bare.
-fn load_dir(dir: &Path) -> Result<(Run, Details), CommandError> {
-    let read = |path: &Path| {
-        std::fs::read(path)
-            .map_err(|e| CommandError::Input(format!("cannot read {}: {e}", path.display())))
-    };
-    let run_path = dir.join("run.json");
-    let run: Run = from_envelope_or_bare(&read(&run_path)?).map_err(|e| {
-        CommandError::Input(format!("{} is not a Currents run: {e}", run_path.display()))
-    })?;
-    let mut details = Details::default();
-    for spec in run.specs.iter().filter(|s| s.needs_details()) {
-        let path = dir
-            .join("instances")
-            .join(format!("{}.json", spec.instance_id));
-        if !path.exists() {
-            details.unavailable.insert(
-                spec.instance_id.clone(),
-                format!("{} is missing", path.display()),
-            );
-            continue;
-        }
-        let instance: Instance = from_envelope_or_bare(&read(&path)?).map_err(|e| {
-            CommandError::Input(format!(
-                "{} is not a Currents instance: {e}",
-                path.display()
-            ))
-        })?;
-        details.instances.insert(spec.instance_id.clone(), instance);
-    }
-    Ok((run, details))
 }

@@ -1,6 +1,5 @@
-//! The Currents REST client: Bearer auth, gzip, the shared retry policy, typed outcomes.
-
-use std::time::Duration;
+//! The Currents REST client: Bearer auth over the shared HTTP layer, the retry policy, typed
+//! outcomes.
 
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -12,16 +11,8 @@ use super::models::{
     CancelByGithubRequest, CancelResponse, Envelope, Instance, InstanceId, ProjectId, Run, RunId,
 };
 use crate::ci_build_id::CiBuildId;
+use crate::http::{self, Http};
 use crate::retry::{Idempotency, RetryPolicy};
-
-/// How long one request may take before it counts as a transport failure. A large run's JSON
-/// arrives in well under this; a hung connection does not hold a CI job for long.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Connecting takes milliseconds when the API is up; fail fast so that retries can help.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-const USER_AGENT: &str = concat!("currents-bridge/", env!("CARGO_PKG_VERSION"));
 
 const READ_WRITE_HINT: &str =
     "cancelling needs a Read & Write API key (Currents: Organization > API Keys)";
@@ -38,7 +29,7 @@ pub struct CurrentsConfig {
 /// The Currents API, as currents-bridge uses it.
 #[derive(Debug, Clone)]
 pub struct CurrentsClient {
-    http: reqwest::Client,
+    http: Http,
     api_url: Url,
     api_key: SecretString,
     retry: RetryPolicy,
@@ -76,22 +67,18 @@ impl CancelOutcome {
 }
 
 impl CurrentsClient {
-    pub fn new(config: CurrentsConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .gzip(true)
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()?;
-        Ok(Self {
-            http,
+    /// A client over the process's HTTP layer.
+    pub fn new(config: CurrentsConfig, http: &Http) -> Self {
+        Self {
+            http: http.clone(),
             api_url: config.api_url,
             api_key: config.api_key,
             retry: config.retry,
-        })
+        }
     }
 
-    /// A copy whose retries fit within `cap` (see [`RetryPolicy::within`]).
+    /// A copy with another retry policy, on the same connections (the abort path uses one that
+    /// fits its deadline; see [`RetryPolicy::within`]).
     pub fn with_retry(&self, retry: RetryPolicy) -> Self {
         Self {
             retry,
@@ -157,14 +144,14 @@ impl CurrentsClient {
                 }
             })
             .await
-            .map_err(|e| CurrentsError::transport(call, &e))?;
-        let status = response.status();
-        let retry_after =
-            crate::retry::retry_after(response.headers(), std::time::SystemTime::now());
-        let bytes = response
-            .bytes()
+            .map_err(|e| CurrentsError::transport(call, e))?;
+        let http::Answer {
+            status,
+            retry_after,
+            body: bytes,
+        } = http::read(response)
             .await
-            .map_err(|e| CurrentsError::transport(call, &e))?;
+            .map_err(|e| CurrentsError::read(call, e))?;
         match status {
             s if s.is_success() => {
                 let run_id = serde_json::from_slice::<Envelope<CancelResponse>>(&bytes)
@@ -192,12 +179,14 @@ impl CurrentsClient {
                 self.request(Method::GET, url.clone())
             })
             .await
-            .map_err(|e| CurrentsError::transport(call, &e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
+            .map_err(|e| CurrentsError::transport(call, e))?;
+        let http::Answer {
+            status,
+            body: bytes,
+            ..
+        } = http::read(response)
             .await
-            .map_err(|e| CurrentsError::transport(call, &e))?;
+            .map_err(|e| CurrentsError::read(call, e))?;
         if !status.is_success() {
             return Err(CurrentsError::from_status(call, status, &bytes, READ_HINT));
         }
@@ -218,38 +207,6 @@ impl CurrentsClient {
 
     /// The API URL with `segments` appended, each percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.api_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn client(api_url: &str) -> CurrentsClient {
-        CurrentsClient::new(CurrentsConfig {
-            api_url: api_url.parse().unwrap(),
-            api_key: SecretString::from("k"),
-            retry: RetryPolicy::ACTION,
-        })
-        .unwrap()
-    }
-
-    #[test]
-    fn urls_keep_the_base_path_and_escape_ids() {
-        let c = client("https://api.currents.dev/v1");
-        assert_eq!(
-            c.url(&["runs", "a/b"]).as_str(),
-            "https://api.currents.dev/v1/runs/a%2Fb"
-        );
-        let c = client("http://127.0.0.1:9/v1/");
-        assert_eq!(
-            c.url(&["instances", "x"]).as_str(),
-            "http://127.0.0.1:9/v1/instances/x"
-        );
+        http::endpoint(&self.api_url, segments)
     }
 }

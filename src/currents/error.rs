@@ -74,18 +74,26 @@ impl CurrentsError {
         }
     }
 
-    pub(crate) fn transport(call: &str, error: &reqwest::Error) -> Self {
-        // reqwest's message names the URL (never the key, which is a header); keep its chain.
-        let mut reason = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(inner) = source {
-            reason.push_str(": ");
-            reason.push_str(&inner.to_string());
-            source = inner.source();
-        }
+    /// No answer. The reason keeps reqwest's chain but not the URL, which may carry
+    /// credentials (the key itself travels only in a header).
+    pub(crate) fn transport(call: &str, error: reqwest::Error) -> Self {
         Self::Transport {
             call: call.to_owned(),
-            reason,
+            reason: crate::http::transport_reason(error),
+        }
+    }
+
+    /// The answer could not be read whole.
+    pub(crate) fn read(call: &str, error: crate::http::ReadError) -> Self {
+        match error {
+            crate::http::ReadError::Transport(reason) => Self::Transport {
+                call: call.to_owned(),
+                reason,
+            },
+            too_large @ crate::http::ReadError::TooLarge => Self::Decode {
+                call: call.to_owned(),
+                reason: too_large.to_string(),
+            },
         }
     }
 
@@ -128,9 +136,7 @@ fn error_detail(body: &[u8]) -> String {
     let parsed: Option<super::models::ApiError> = serde_json::from_slice(body).ok();
     match parsed.and_then(|e| e.error) {
         Some(text) if !text.trim().is_empty() => {
-            let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            let short: String = one_line.chars().take(MAX_DETAIL_CHARS).collect();
-            format!(" ({short})")
+            format!(" ({})", crate::http::one_line(&text, MAX_DETAIL_CHARS))
         }
         _ => String::new(),
     }

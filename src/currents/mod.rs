@@ -1,13 +1,22 @@
-//! The Currents REST API: typed, lenient models and a client for the calls currents-bridge
-//! makes (find a run, get a run, get an instance, cancel).
+//! The Currents side: typed, lenient models; a client for the calls currents-bridge makes
+//! (find a run, get a run, get an instance, cancel); the [`RunSource`] trait over the API and a
+//! directory of saved responses; and, written once against it, waiting for a run to complete
+//! and fetching its failing specs' instances. The report step and the relay both use these.
 
 mod client;
 mod error;
 pub mod models;
+mod source;
+mod wait;
 
 pub use client::{CancelOutcome, CancelTarget, CurrentsClient, CurrentsConfig};
 pub use error::CurrentsError;
 pub use models::{Instance, InstanceId, ProjectId, Run, RunId};
+pub use source::{DirSource, RunSource, SourceError};
+pub use wait::{
+    FailedInstances, RunTarget, WaitError, WaitEvent, WaitTiming, fetch_failed_instances,
+    wait_for_completion,
+};
 
 /// The Currents dashboard. Its run and test pages need a login but, unlike the signed media
 /// URLs of the API, never expire, so they are the lasting links in a report.

@@ -366,6 +366,52 @@ pub struct Spec {
     pub results: Option<SpecResults>,
 }
 
+impl Run {
+    /// Whether Currents still receives results for the run. An unknown completion state falls
+    /// back to the status: running or failing (or unknown) means not done yet.
+    pub fn is_in_progress(&self) -> bool {
+        match self.completion_state {
+            CompletionState::InProgress => true,
+            CompletionState::Other(_) => matches!(
+                self.status,
+                RunStatus::Running | RunStatus::Failing | RunStatus::Other(_)
+            ),
+            _ => false,
+        }
+    }
+
+    /// `(complete, all)` specs, from the groups' counters, else from the specs.
+    pub fn spec_progress(&self) -> (u64, u64) {
+        let counted: Vec<_> = self
+            .groups
+            .iter()
+            .filter_map(|g| g.instances.as_ref())
+            .collect();
+        if counted.is_empty() {
+            let done = self
+                .specs
+                .iter()
+                .filter(|s| s.completed_at.is_some())
+                .count() as u64;
+            (done, self.specs.len() as u64)
+        } else {
+            (
+                counted.iter().map(|i| i.complete).sum(),
+                counted.iter().map(|i| i.overall).sum(),
+            )
+        }
+    }
+
+    /// `Run abc is IN_PROGRESS (RUNNING): specs complete 2/3`.
+    pub fn progress_line(&self) -> String {
+        let (done, all) = self.spec_progress();
+        format!(
+            "Run {} is {} ({}): specs complete {done}/{all}",
+            self.run_id, self.completion_state, self.status
+        )
+    }
+}
+
 impl Spec {
     /// Whether this spec's instance holds failures or flaky tests worth fetching.
     pub fn needs_details(&self) -> bool {

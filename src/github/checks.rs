@@ -5,24 +5,18 @@
 //! settings honoured like every other call.
 
 use std::fmt;
-use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::http::{self, Http};
 use crate::report::Annotation;
 use crate::retry::{Idempotency, RetryPolicy};
 
-/// GitHub answers check-run calls in well under a second; a hung connection should not hold
-/// the job.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// GitHub's cap on annotations per create or update request; more fail the whole request.
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
-
-const USER_AGENT: &str = concat!("currents-bridge/", env!("CARGO_PKG_VERSION"));
 
 /// GitHub recommends `application/vnd.github+json`; its API description declares the responses
 /// as `application/json`, and servers that negotiate strictly (GHES proxies, mocks) answer 406
@@ -133,24 +127,21 @@ pub enum GithubError {
 /// The GitHub REST API, for check runs.
 #[derive(Debug, Clone)]
 pub struct GithubClient {
-    http: reqwest::Client,
+    http: Http,
     api_url: Url,
     token: SecretString,
     retry: RetryPolicy,
 }
 
 impl GithubClient {
-    pub fn new(config: GithubConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()?;
-        Ok(Self {
-            http,
+    /// A client over the process's HTTP layer.
+    pub fn new(config: GithubConfig, http: &Http) -> Self {
+        Self {
+            http: http.clone(),
             api_url: config.api_url,
             token: config.token,
             retry: config.retry,
-        })
+        }
     }
 
     /// Creates a completed check run with the first [`ANNOTATIONS_PER_REQUEST`] annotations
@@ -250,12 +241,21 @@ impl GithubClient {
             .await
             .map_err(|e| GithubError::Transport {
                 call: call.to_owned(),
-                reason: e.without_url().to_string(),
+                reason: http::transport_reason(e),
             })?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| GithubError::Transport {
-            call: call.to_owned(),
-            reason: e.without_url().to_string(),
+        let http::Answer {
+            status,
+            body: bytes,
+            ..
+        } = http::read(response).await.map_err(|e| match e {
+            http::ReadError::Transport(reason) => GithubError::Transport {
+                call: call.to_owned(),
+                reason,
+            },
+            too_large @ http::ReadError::TooLarge => GithubError::Decode {
+                call: call.to_owned(),
+                reason: too_large.to_string(),
+            },
         })?;
         if !status.is_success() {
             let detail = error_detail(&bytes);
@@ -279,13 +279,12 @@ impl GithubClient {
     }
 
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.api_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
+        http::endpoint(&self.api_url, segments)
     }
 }
+
+/// The longest server error text quoted in a message, to keep errors on one line.
+const MAX_DETAIL_CHARS: usize = 300;
 
 /// GitHub's `message` plus its first validation error, or a problem+json (RFC 9457) `title`
 /// plus its first `validation` message (API gateways and mocks answer so), shortened to one
@@ -309,13 +308,7 @@ fn error_detail(body: &[u8]) -> String {
             .map_or_else(|| first.to_string(), str::to_owned);
         text = format!("{text}: {first}");
     }
-    let text: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(300)
-        .collect();
+    let text = http::one_line(&text, MAX_DETAIL_CHARS);
     if text.is_empty() {
         text
     } else {

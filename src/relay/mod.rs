@@ -34,6 +34,7 @@ pub use worker::{Heartbeat, RetrySchedule, WorkerConfig};
 
 use crate::currents::{CurrentsClient, CurrentsConfig};
 use crate::exit::{CommandError, Exit};
+use crate::http::Http;
 use crate::retry::RetryPolicy;
 use crate::store::{Store, now_ms};
 
@@ -158,19 +159,19 @@ pub async fn run(config: RelayConfig) -> Result<Exit, CommandError> {
             ))
         })?;
     // The queue retries; a cancel call itself is tried once.
-    let client = match config.currents {
-        Some(currents) => Some(
-            CurrentsClient::new(CurrentsConfig {
+    let http = Http::new().map_err(|e| CommandError::Input(e.to_string()))?;
+    let client = config.currents.map(|currents| {
+        CurrentsClient::new(
+            CurrentsConfig {
                 retry: RetryPolicy {
                     max_retries: 0,
                     ..currents.retry
                 },
                 ..currents
-            })
-            .map_err(|e| CommandError::Input(format!("cannot set up HTTP: {e}")))?,
-        ),
-        None => None,
-    };
+            },
+            &http,
+        )
+    });
     let state = AppState::new(
         store.clone(),
         config.secrets,

@@ -196,11 +196,10 @@ async fn report_waiting(
 ) -> (Workflow, tokio::process::Child) {
     let workflow = Workflow::new(currents, Some(github));
     let child = workflow.command(&["report"]).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while currents.requests_to("/v1/runs/find").is_empty() {
-        assert!(Instant::now() < deadline, "report never polled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("the first poll", Duration::from_secs(20), || {
+        !currents.requests_to("/v1/runs/find").is_empty()
+    })
+    .await;
     (workflow, child)
 }
 
@@ -283,9 +282,10 @@ async fn cancel_on_abort_false_only_exits() {
     let mut workflow = Workflow::new(&currents, Some(&github));
     workflow.set("CURRENTS_CANCEL_ON_ABORT", "false");
     let child = workflow.command(&["report"]).spawn().unwrap();
-    while currents.requests_to("/v1/runs/find").is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("the first poll", Duration::from_secs(20), || {
+        !currents.requests_to("/v1/runs/find").is_empty()
+    })
+    .await;
     signal(&child, 2);
     let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
@@ -306,7 +306,11 @@ async fn a_second_signal_exits_at_once() {
     // Make the cancel hang, so that only the second signal can end the process early.
     currents.state.lock().unwrap().latency = Duration::from_secs(30);
     signal(&child, 2);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The abort has begun once its cancel reaches Currents (which then hangs).
+    wait_for("the abort's cancel", Duration::from_secs(10), || {
+        currents.requests().iter().any(|r| r.method == "PUT")
+    })
+    .await;
     let sent = Instant::now();
     signal(&child, 2);
     let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())

@@ -731,28 +731,37 @@ pub fn delivery(
 
 /// A Currents client for `currents` that tries each call once, as the relay's worker does.
 pub fn currents_client(currents: &FakeCurrents) -> currents_bridge::currents::CurrentsClient {
-    currents_bridge::currents::CurrentsClient::new(currents_bridge::currents::CurrentsConfig {
-        api_url: currents.url().parse().unwrap(),
-        api_key: secrecy::SecretString::from(CURRENTS_KEY),
-        retry: currents_bridge::retry::RetryPolicy {
-            max_retries: 0,
-            ..currents_bridge::retry::RetryPolicy::ACTION
+    currents_bridge::currents::CurrentsClient::new(
+        currents_bridge::currents::CurrentsConfig {
+            api_url: currents.url().parse().unwrap(),
+            api_key: secrecy::SecretString::from(CURRENTS_KEY),
+            retry: currents_bridge::retry::RetryPolicy {
+                max_retries: 0,
+                ..currents_bridge::retry::RetryPolicy::ACTION
+            },
         },
-    })
-    .unwrap()
+        &http(),
+    )
+}
+
+/// The HTTP layer, as the binary builds it.
+pub fn http() -> currents_bridge::http::Http {
+    currents_bridge::http::Http::new().unwrap()
 }
 
 /// A GitHub client for the API at `url` that tries each call once.
 pub fn github_client(url: &str) -> currents_bridge::github::GithubClient {
-    currents_bridge::github::GithubClient::new(currents_bridge::github::GithubConfig {
-        api_url: url.parse().unwrap(),
-        token: secrecy::SecretString::from(GITHUB_TOKEN),
-        retry: currents_bridge::retry::RetryPolicy {
-            max_retries: 0,
-            ..currents_bridge::retry::RetryPolicy::ACTION
+    currents_bridge::github::GithubClient::new(
+        currents_bridge::github::GithubConfig {
+            api_url: url.parse().unwrap(),
+            token: secrecy::SecretString::from(GITHUB_TOKEN),
+            retry: currents_bridge::retry::RetryPolicy {
+                max_retries: 0,
+                ..currents_bridge::retry::RetryPolicy::ACTION
+            },
         },
-    })
-    .unwrap()
+        &http(),
+    )
 }
 
 /// Waits until `condition` holds, looking every 20 ms; fails the test, naming `what`, once
