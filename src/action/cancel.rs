@@ -53,9 +53,9 @@ pub(crate) fn report_outcome(outcome: &CancelOutcome, what: &str) {
 pub(crate) fn describe(target: &CancelTarget) -> String {
     match target {
         CancelTarget::Run(id) => format!("Currents run {id}"),
-        CancelTarget::GithubRun(request) => format!(
+        CancelTarget::GithubRun(cancel) => format!(
             "the Currents run of GitHub run {} attempt {}",
-            request.github_run_id, request.github_run_attempt
+            cancel.run_id, cancel.attempt
         ),
     }
 }

@@ -13,7 +13,10 @@ use crate::currents::{
 };
 use crate::exit::{CommandError, Exit};
 use crate::github::runtime::{self, Runtime};
-use crate::github::{CheckRunOutput, GithubClient, GithubError, NewCheckRun, Repository, event};
+use crate::github::{
+    CheckConclusion, CheckRunId, CheckRunOutput, CheckStatus, GithubClient, GithubError,
+    NewCheckRun, Repository, event,
+};
 use crate::http::{self, Http};
 use crate::report::{self, Annotation, Report};
 use crate::retry::RetryPolicy;
@@ -30,7 +33,7 @@ const FALLBACK_ANNOTATIONS: usize = 10;
 #[derive(Default)]
 struct Progress {
     run_id: Option<RunId>,
-    check: Option<(GithubClient, Repository, u64)>,
+    check: Option<(GithubClient, Repository, CheckRunId)>,
 }
 
 type SharedProgress = Arc<Mutex<Progress>>;
@@ -122,7 +125,10 @@ async fn abort(config: &ReportConfig, source: &Source<'_>, progress: &SharedProg
     };
     let complete = async {
         if let Some((client, repo, id)) = check {
-            match client.complete_check_run(&repo, id, "cancelled").await {
+            match client
+                .complete_check_run(&repo, id, CheckConclusion::Cancelled)
+                .await
+            {
                 Ok(_) => println!("Marked check run {id} cancelled."),
                 Err(e) => println!(
                     "{}",
@@ -185,8 +191,8 @@ async fn run(
                     let check = NewCheckRun {
                         name: &config.check_name,
                         head_sha: &head_sha,
-                        status: "completed",
-                        conclusion: report.conclusion.as_str(),
+                        status: CheckStatus::Completed,
+                        conclusion: Some(report.conclusion.into()),
                         external_id: Some(&report.run_id),
                         details_url: Some(&report.run_url),
                         output: CheckRunOutput {

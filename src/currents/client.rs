@@ -10,7 +10,7 @@ use super::error::CurrentsError;
 use super::models::{
     CancelByGithubRequest, CancelResponse, Envelope, Instance, InstanceId, ProjectId, Run, RunId,
 };
-use crate::ci_build_id::CiBuildId;
+use crate::ci_build_id::{CiBuildId, GithubRunId, RunAttempt};
 use crate::http::{self, Http};
 use crate::retry::{Idempotency, RetryPolicy};
 
@@ -41,7 +41,30 @@ pub enum CancelTarget {
     /// `PUT /runs/{runId}/cancel`.
     Run(RunId),
     /// `PUT /runs/cancel-ci/github`: whatever run recorded this GitHub run and attempt.
-    GithubRun(CancelByGithubRequest),
+    GithubRun(GithubRunCancel),
+}
+
+/// A cancel by GitHub workflow run: the run and attempt, optionally scoped to a project and a
+/// ciBuildId. The client turns it into Currents' wire body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubRunCancel {
+    pub run_id: GithubRunId,
+    pub attempt: RunAttempt,
+    pub project_id: Option<ProjectId>,
+    pub ci_build_id: Option<CiBuildId>,
+}
+
+impl GithubRunCancel {
+    /// The body of `PUT /runs/cancel-ci/github`: ids as JSON strings, as Currents' own action
+    /// sends them.
+    fn body(&self) -> CancelByGithubRequest {
+        CancelByGithubRequest {
+            github_run_id: self.run_id.to_string(),
+            github_run_attempt: self.attempt.to_string(),
+            project_id: self.project_id.as_ref().map(|p| p.as_str().to_owned()),
+            ci_build_id: self.ci_build_id.as_ref().map(|c| c.as_str().to_owned()),
+        }
+    }
 }
 
 /// How a cancel ended, when it did not fail.
@@ -128,17 +151,17 @@ impl CurrentsClient {
                 self.url(&["runs", run_id.as_str(), "cancel"]),
                 None,
             ),
-            CancelTarget::GithubRun(request) => (
+            CancelTarget::GithubRun(cancel) => (
                 "PUT /runs/cancel-ci/github",
                 self.url(&["runs", "cancel-ci", "github"]),
-                Some(request),
+                Some(cancel.body()),
             ),
         };
         let response = self
             .retry
             .send(Idempotency::Idempotent, call, || {
                 let request = self.request(Method::PUT, url.clone());
-                match body {
+                match &body {
                     Some(body) => request.json(body),
                     None => request,
                 }

@@ -9,7 +9,7 @@ pub mod models;
 mod source;
 mod wait;
 
-pub use client::{CancelOutcome, CancelTarget, CurrentsClient, CurrentsConfig};
+pub use client::{CancelOutcome, CancelTarget, CurrentsClient, CurrentsConfig, GithubRunCancel};
 pub use error::CurrentsError;
 pub use models::{Instance, InstanceId, ProjectId, Run, RunId};
 pub use source::{DirSource, RunSource, SourceError};

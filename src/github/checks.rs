@@ -56,6 +56,62 @@ pub struct GithubConfig {
     pub retry: RetryPolicy,
 }
 
+/// A check run's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CheckRunId(u64);
+
+impl CheckRunId {
+    pub const fn new(id: u64) -> Self {
+        Self(id)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for CheckRunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A check run's `status`, as the Checks API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Queued,
+    InProgress,
+    Completed,
+}
+
+/// A completed check run's `conclusion`, as the Checks API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckConclusion {
+    Success,
+    Failure,
+    Neutral,
+    Cancelled,
+    TimedOut,
+    Skipped,
+    ActionRequired,
+}
+
+impl From<crate::report::Conclusion> for CheckConclusion {
+    fn from(conclusion: crate::report::Conclusion) -> Self {
+        use crate::report::Conclusion as C;
+        match conclusion {
+            C::Success => Self::Success,
+            C::Failure => Self::Failure,
+            C::Cancelled => Self::Cancelled,
+            C::TimedOut => Self::TimedOut,
+            C::Neutral => Self::Neutral,
+        }
+    }
+}
+
 /// The output of a check run.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRunOutput<'a> {
@@ -71,8 +127,9 @@ pub struct CheckRunOutput<'a> {
 pub struct NewCheckRun<'a> {
     pub name: &'a str,
     pub head_sha: &'a str,
-    pub status: &'static str,
-    pub conclusion: &'static str,
+    pub status: CheckStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,9 +140,9 @@ pub struct NewCheckRun<'a> {
 #[derive(Debug, Clone, Serialize)]
 struct CheckRunUpdate<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    conclusion: Option<&'static str>,
+    conclusion: Option<CheckConclusion>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<&'static str>,
+    status: Option<CheckStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<CheckRunOutput<'a>>,
 }
@@ -93,7 +150,7 @@ struct CheckRunUpdate<'a> {
 /// The fields of GitHub's answer that we use.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckRun {
-    pub id: u64,
+    pub id: CheckRunId,
     #[serde(default)]
     pub html_url: Option<String>,
 }
@@ -188,12 +245,12 @@ impl GithubClient {
     pub async fn complete_check_run(
         &self,
         repo: &Repository,
-        id: u64,
-        conclusion: &'static str,
+        id: CheckRunId,
+        conclusion: CheckConclusion,
     ) -> Result<CheckRun, GithubError> {
         let update = CheckRunUpdate {
             conclusion: Some(conclusion),
-            status: Some("completed"),
+            status: Some(CheckStatus::Completed),
             output: None,
         };
         self.update(repo, id, &update).await
@@ -202,7 +259,7 @@ impl GithubClient {
     async fn update(
         &self,
         repo: &Repository,
-        id: u64,
+        id: CheckRunId,
         update: &CheckRunUpdate<'_>,
     ) -> Result<CheckRun, GithubError> {
         let url = self.url(&[

@@ -6,5 +6,6 @@ pub mod event;
 pub mod runtime;
 
 pub use checks::{
-    CheckRun, CheckRunOutput, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository,
+    CheckConclusion, CheckRun, CheckRunId, CheckRunOutput, CheckStatus, GithubClient, GithubConfig,
+    GithubError, NewCheckRun, Repository,
 };

@@ -12,8 +12,9 @@ use tracing::Instrument;
 
 use super::metrics::Metrics;
 use crate::ci_build_id::{GithubRunId, RunAttempt, github_ci_build_id};
-use crate::currents::models::CancelByGithubRequest;
-use crate::currents::{CancelOutcome, CancelTarget, CurrentsClient, CurrentsError};
+use crate::currents::{
+    CancelOutcome, CancelTarget, CurrentsClient, CurrentsError, GithubRunCancel, ProjectId,
+};
 use crate::retry::RetryPolicy;
 use crate::store::{Job, JobState, Store, now_ms};
 
@@ -299,10 +300,14 @@ async fn process(
             finish(store, config, metrics, &job, JobState::Dead, "rejected", Some("no Currents API key is configured")).await;
             return;
         };
-        let target = CancelTarget::GithubRun(CancelByGithubRequest {
-            github_run_id: job.run_id.to_string(),
-            github_run_attempt: job.run_attempt.to_string(),
-            project_id: config.project_id.clone(),
+        let (Ok(run_id), Ok(attempt)) = (u64::try_from(job.run_id), u32::try_from(job.run_attempt)) else {
+            finish(store, config, metrics, &job, JobState::Dead, "rejected", Some("the job's run id or attempt is out of range")).await;
+            return;
+        };
+        let target = CancelTarget::GithubRun(GithubRunCancel {
+            run_id: GithubRunId::new(run_id),
+            attempt: RunAttempt::new(attempt),
+            project_id: config.project_id.clone().map(ProjectId::new),
             ci_build_id: None,
         });
         let result = client.cancel(&target).await;

@@ -6,7 +6,9 @@
 //! `.ci/run` installs Prism, starts it and sets the variable. Asked for without it, they fail.
 
 use crate::support::*;
-use currents_bridge::github::Repository;
+use currents_bridge::github::{
+    CheckConclusion, CheckRunId, CheckRunOutput, CheckStatus, NewCheckRun, Repository,
+};
 
 /// Prism's address. Only ignored tests call it, so a missing Prism fails them, never skips.
 fn prism() -> String {
@@ -69,7 +71,9 @@ async fn completing_a_check_as_cancelled_conforms() {
     let prism = prism();
     let client = github_client(&prism);
     let repo = Repository::parse("acme/webapp").unwrap();
-    let result = client.complete_check_run(&repo, 4, "cancelled").await;
+    let result = client
+        .complete_check_run(&repo, CheckRunId::new(4), CheckConclusion::Cancelled)
+        .await;
     assert!(
         result.is_ok(),
         "the abort path's update was refused: {}",
@@ -84,13 +88,30 @@ async fn prism_does_refuse_an_invalid_request() {
     let prism = prism();
     let client = github_client(&prism);
     let repo = Repository::parse("acme/webapp").unwrap();
+    // The types allow no invalid status or conclusion any more; a summary over GitHub's
+    // 65,535 characters is what the description refuses instead.
+    let summary = "x".repeat(70_000);
+    let check = NewCheckRun {
+        name: "Currents",
+        head_sha: "3f9c2a7d1e5b4c6a8f0e2d4c6b8a0f1e3d5c7b9a",
+        status: CheckStatus::Completed,
+        conclusion: Some(CheckConclusion::Success),
+        external_id: None,
+        details_url: None,
+        output: CheckRunOutput {
+            title: "too long",
+            summary: &summary,
+            text: None,
+            annotations: &[],
+        },
+    };
     let error = client
-        .complete_check_run(&repo, 4, "exploded")
+        .publish_check_run(&repo, check)
         .await
-        .expect_err("an unknown conclusion is invalid");
+        .expect_err("an over-long summary is invalid");
     let text = error.to_string();
     assert!(
-        text.contains("HTTP 422") && text.contains("conclusion"),
+        text.contains("HTTP 422") && text.contains("summary"),
         "{text}"
     );
 }
