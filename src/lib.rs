@@ -25,6 +25,7 @@ pub mod currents;
 pub mod exit;
 pub mod github;
 pub mod http;
+pub mod log_safe;
 pub mod relay;
 pub mod report;
 pub mod retry;

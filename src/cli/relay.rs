@@ -7,6 +7,7 @@ use secrecy::SecretString;
 
 use super::CurrentsArgs;
 use super::values::{ConfigError, bad, parse_duration, parse_size, secret, set};
+use crate::currents::ProjectId;
 
 /// Defaults of the relay.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -18,6 +19,20 @@ pub const DEFAULT_MAX_BODY: usize = 5 * 1024 * 1024;
 pub const DEFAULT_RELAY_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// A claim's lease: a cancel call takes at most 30 s (the client's timeout), plus a margin.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(90);
+/// What a lease must exceed the Currents request timeout by: the worker claims only what it
+/// starts at once, so this covers scheduling and the database round trips around the call.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(15);
+/// How long a graceful stop may take: under Kubernetes' 30 s grace period, and Docker's 10 s
+/// is configurable (`docker stop -t`, compose `stop_grace_period`).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long finished jobs and deliveries are kept: past GitHub's three-day redelivery window
+/// (deliveries are the dedupe record), with time to look into an incident.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+/// The shortest retention accepted: GitHub may redeliver for three days, and a pruned delivery
+/// would then be taken as new.
+pub const MIN_RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60 + 60 * 60);
+/// Client connections served at once (lowered to fit the file-descriptor limit).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
 
 #[derive(Args)]
 pub struct RelayArgs {
@@ -60,6 +75,21 @@ pub struct RelayArgs {
     /// First wait of the retry schedule; later waits scale with it [default: 20s; 10s for 404s]
     #[arg(long, env = "RELAY_RETRY_BASE", value_name = "DURATION")]
     pub retry_base: Option<String>,
+    /// How long transient Currents failures are retried before a job goes dead [default: 24h]
+    #[arg(long, env = "RELAY_RETRY_WINDOW", value_name = "DURATION")]
+    pub retry_window: Option<String>,
+    /// Serve /metrics and /admin on this address instead of --listen
+    #[arg(long, env = "RELAY_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// Delete finished jobs and deliveries older than this; at least 3 days [default: 14d]
+    #[arg(long, env = "RELAY_RETENTION", value_name = "DURATION")]
+    pub retention: Option<String>,
+    /// How long a graceful stop may take [default: 20s]
+    #[arg(long, env = "RELAY_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    pub shutdown_timeout: Option<String>,
+    /// Client connections served at once; more get 503 [default: 4096, or fewer to fit the fd limit]
+    #[arg(long, env = "RELAY_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<String>,
 }
 
 impl RelayArgs {
@@ -106,13 +136,47 @@ impl RelayArgs {
                 "--lease (RELAY_LEASE) must be at least twice --poll-interval",
             ));
         }
-        let schedule = match set(self.retry_base.clone()) {
+        let shortest = crate::http::REQUEST_TIMEOUT + LEASE_MARGIN;
+        if lease < shortest {
+            return Err(bad(format!(
+                "--lease (RELAY_LEASE) must be at least {} (the Currents request timeout plus a margin), so that no job is claimed again while its cancel is in flight",
+                humantime::format_duration(shortest)
+            )));
+        }
+        let mut schedule = match set(self.retry_base.clone()) {
             None => RetrySchedule::default(),
             Some(_) => RetrySchedule::with_base(parse_duration(
                 "--retry-base (RELAY_RETRY_BASE)",
                 self.retry_base.clone(),
                 Duration::ZERO,
             )?),
+        };
+        schedule.window = parse_duration(
+            "--retry-window (RELAY_RETRY_WINDOW)",
+            self.retry_window.clone(),
+            crate::relay::DEFAULT_RETRY_WINDOW,
+        )?;
+        let retention = parse_duration(
+            "--retention (RELAY_RETENTION)",
+            self.retention.clone(),
+            DEFAULT_RETENTION,
+        )?;
+        if retention < MIN_RETENTION {
+            return Err(bad(
+                "--retention (RELAY_RETENTION) must be more than 3 days: GitHub may redeliver a webhook for 3 days, and a pruned delivery would be taken as new",
+            ));
+        }
+        let max_connections = match set(self.max_connections.clone()) {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "--max-connections (RELAY_MAX_CONNECTIONS) must be a number from 1 to 1000000, not {raw:?}"
+                    ))
+                })?,
         };
         let database_url =
             set(self.database_url.clone()).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -124,6 +188,14 @@ impl RelayArgs {
         }
         Ok(crate::relay::RelayConfig {
             listen: set(self.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            admin_listen: set(self.admin_listen.clone()),
+            max_connections,
+            shutdown_timeout: parse_duration(
+                "--shutdown-timeout (RELAY_SHUTDOWN_TIMEOUT)",
+                self.shutdown_timeout.clone(),
+                DEFAULT_SHUTDOWN_TIMEOUT,
+            )?,
+            retention,
             secrets,
             database_url: SecretString::from(database_url),
             admin_token: secret(self.admin_token.clone()),
@@ -138,7 +210,7 @@ impl RelayArgs {
                 poll_interval,
                 lease,
                 schedule,
-                project_id: set(self.currents.project_id.clone()),
+                project_id: set(self.currents.project_id.clone()).map(ProjectId::new),
                 dry_run,
             },
         })

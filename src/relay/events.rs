@@ -85,9 +85,16 @@ fn checked(event: &str, action: String, job: NewJob) -> Result<Parsed, ParseErro
 
 /// Parses the JSON `payload` of an `event` delivery.
 pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
+    // serde's message quotes the offending value, which is payload text: say only where and
+    // what kind of error it is, so nothing of the payload reaches a log.
     let fail = |e: serde_json::Error| ParseError {
         event: event.to_owned(),
-        reason: e.to_string(),
+        reason: format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
     };
     let cancelled = |action: &str, conclusion: &Option<String>| {
         action == "completed" && conclusion.as_deref() == Some("cancelled")

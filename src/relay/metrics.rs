@@ -16,6 +16,16 @@ struct Outcome {
     outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Table {
+    table: String,
+}
+
 /// The relay's counters and gauges.
 #[derive(Debug)]
 pub struct Metrics {
@@ -23,6 +33,9 @@ pub struct Metrics {
     deliveries: Family<Outcome, Counter>,
     cancels: Family<Outcome, Counter>,
     retries: Counter,
+    refused_connections: Family<Reason, Counter>,
+    admin_denied: Counter,
+    pruned: Family<Table, Counter>,
     queue_pending: Gauge,
     queue_running: Gauge,
     queue_dead: Gauge,
@@ -35,24 +48,42 @@ impl Default for Metrics {
         let deliveries = Family::<Outcome, Counter>::default();
         let cancels = Family::<Outcome, Counter>::default();
         let retries = Counter::default();
+        let refused_connections = Family::<Reason, Counter>::default();
+        let admin_denied = Counter::default();
+        let pruned = Family::<Table, Counter>::default();
         let queue_pending = Gauge::default();
         let queue_running = Gauge::default();
         let queue_dead = Gauge::default();
         let oldest_pending = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "webhook_deliveries",
-            "Webhook deliveries by outcome: queued, duplicate, ignored, unauthorized, bad_request, too_large, unsupported_media_type, store_error",
+            "Webhook deliveries by outcome: queued, requeued, finished, duplicate, ignored, unauthorized, bad_request, too_large, unsupported_media_type, overloaded, timeout, store_error",
             deliveries.clone(),
         );
         registry.register(
             "cancels",
-            "Cancel attempts by outcome: cancelled, already_cancelled, not_found, retry, dead, dry_run",
+            "Cancel attempts by outcome: cancelled, already-cancelled, not-found, retry, gave-up, rejected, dry-run",
             cancels.clone(),
         );
         registry.register(
             "cancel_retries",
             "Cancel attempts rescheduled for a retry",
             retries.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "Connections refused: over_capacity (answered 503), accept_error (e.g. out of file descriptors)",
+            refused_connections.clone(),
+        );
+        registry.register(
+            "admin_denied",
+            "Admin requests refused for a missing or wrong token, or rate-limited after too many",
+            admin_denied.clone(),
+        );
+        registry.register(
+            "pruned_rows",
+            "Rows deleted by retention, by table",
+            pruned.clone(),
         );
         registry.register(
             "queue_pending_jobs",
@@ -79,6 +110,9 @@ impl Default for Metrics {
             deliveries,
             cancels,
             retries,
+            refused_connections,
+            admin_denied,
+            pruned,
             queue_pending,
             queue_running,
             queue_dead,
@@ -105,6 +139,26 @@ impl Metrics {
         if outcome == "retry" {
             self.retries.inc();
         }
+    }
+
+    pub fn connection_refused(&self, reason: &str) {
+        self.refused_connections
+            .get_or_create(&Reason {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn admin_denied(&self) {
+        self.admin_denied.inc();
+    }
+
+    pub fn pruned(&self, table: &str, rows: u64) {
+        self.pruned
+            .get_or_create(&Table {
+                table: table.to_owned(),
+            })
+            .inc_by(rows);
     }
 
     /// The text exposition, with the queue gauges set from `stats`.

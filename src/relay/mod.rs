@@ -8,7 +8,10 @@
 
 mod admin;
 pub mod events;
+mod figures;
 mod metrics;
+pub mod schedule;
+mod server;
 pub mod verify;
 mod webhook;
 pub mod worker;
@@ -17,33 +20,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use metrics::Metrics;
+pub use schedule::{Backoff, DEFAULT_RETRY_WINDOW, RetrySchedule};
+pub use server::{HEADER_READ_TIMEOUT, connection_cap};
 pub use verify::WebhookSecrets;
-pub use worker::{Heartbeat, RetrySchedule, WorkerConfig};
+pub use worker::{Heartbeat, Worker, WorkerConfig};
 
 use crate::currents::{CurrentsClient, CurrentsConfig};
 use crate::exit::{CommandError, Exit};
 use crate::http::Http;
 use crate::retry::RetryPolicy;
-use crate::store::{Store, now_ms};
+use crate::store::Store;
 
 /// How long one request may take. Deliveries are answered in milliseconds; GitHub gives up
 /// after 10 s, and a stuck request should not hold a connection longer than that.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long `/readyz` waits for the database before answering 503.
-const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
+/// The memory that request bodies in flight on the webhook route may take together: the route
+/// serves `max(16, this / --max-body)` requests at once and answers 503 to more, so a flood of
+/// large unsigned bodies cannot grow the process without bound.
+const BODY_MEMORY_BUDGET: usize = 128 * 1024 * 1024;
+
+/// How often retention runs.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// Everything the routes share.
 #[derive(Debug, Clone)]
@@ -61,6 +74,10 @@ pub struct AppState {
     pub max_body: usize,
     /// A heartbeat older than this makes `/readyz` answer 503.
     pub worker_stale_after: Duration,
+    /// Queue figures, read at most once a second whatever the scrape load.
+    figures: Arc<figures::Figures>,
+    /// Failed admin attempts, for the rate limit.
+    admin_failures: Arc<admin::FailureLimiter>,
 }
 
 impl AppState {
@@ -81,23 +98,45 @@ impl AppState {
             wake: Arc::default(),
             max_body,
             worker_stale_after,
+            figures: Arc::default(),
+            admin_failures: Arc::default(),
         }
     }
 }
 
-/// The relay's HTTP surface (DESIGN.md, "Relay HTTP surface"), shared by `relay` and the tests.
+/// Every route on one listener (the default, and what the tests drive).
 pub fn router(state: AppState) -> Router {
+    public_router(state.clone()).merge(admin_router(state))
+}
+
+/// What GitHub and the platform's probes reach: the webhook, `/healthz`, `/readyz`.
+pub fn public_router(state: AppState) -> Router {
     let max_body = state.max_body;
+    let in_flight = (BODY_MEMORY_BUDGET / max_body.max(1)).max(16);
+    let metrics = Arc::clone(&state.metrics);
+    let overloaded = move |_: tower::BoxError| {
+        let metrics = Arc::clone(&metrics);
+        async move {
+            metrics.delivery("overloaded");
+            (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+        }
+    };
+    let webhook = post(webhook::receive)
+        .layer(DefaultBodyLimit::max(max_body))
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(in_flight),
+        );
     Router::new()
-        .route(
-            "/webhooks/github",
-            post(webhook::receive).layer(DefaultBodyLimit::max(max_body)),
-        )
+        .route("/webhooks/github", webhook)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/admin/jobs", get(admin::list_jobs))
-        .route("/admin/jobs/{id}/retry", post(admin::retry_job))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_timeouts,
+        ))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -107,7 +146,48 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What operators reach: `/metrics` and `/admin` (on `--admin-listen` when set).
+pub fn admin_router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/admin/jobs", get(admin::list_jobs))
+        .route("/admin/jobs/retry", post(admin::retry_jobs))
+        .route("/admin/jobs/{id}/retry", post(admin::retry_job))
+        // Before any extractor: nothing of the request is read or echoed without the token.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::authorize,
+        ));
+    Router::new()
+        .route("/metrics", get(metrics))
+        .merge(admin)
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A webhook that hit [`REQUEST_TIMEOUT`] gets 408 from the timeout layer, outside the handler:
+/// count and log it here. Its delivery may still have been committed.
+async fn count_timeouts(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let webhook = request.uri().path() == "/webhooks/github";
+    let response = next.run(request).await;
+    if webhook && response.status() == StatusCode::REQUEST_TIMEOUT {
+        state.metrics.delivery("timeout");
+        tracing::warn!(
+            "a webhook request timed out (408); if GitHub shows it failed, redeliver it from the hook's Recent Deliveries"
+        );
+    }
+    response
+}
+
+/// How long `/readyz` waits for the database before answering 503.
+const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    // A ping on the read pool: cheap, and never queued behind ingest.
     let db = tokio::time::timeout(READY_DB_TIMEOUT, state.store.ping()).await;
     if !matches!(db, Ok(Ok(()))) {
         return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
@@ -120,7 +200,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let stats = state.store.stats(now_ms()).await.unwrap_or_default();
+    let stats = state.figures.read(&state.store).await.unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,
@@ -134,30 +214,40 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     pub listen: String,
+    /// `/metrics` and `/admin` on their own address; on `listen` when `None`.
+    pub admin_listen: Option<String>,
     pub secrets: WebhookSecrets,
     /// May hold a password: never logged.
     pub database_url: SecretString,
     pub admin_token: Option<SecretString>,
     pub max_body: usize,
+    /// The most client connections served at once (capped by the file-descriptor limit).
+    pub max_connections: usize,
+    /// How long a graceful stop may take before what is left is abandoned.
+    pub shutdown_timeout: Duration,
+    /// Finished jobs and deliveries older than this are deleted.
+    pub retention: Duration,
     /// `None` only with `--dry-run` and no key.
     pub currents: Option<CurrentsConfig>,
     pub worker: WorkerConfig,
 }
 
-/// Runs the relay until SIGINT or SIGTERM, then stops accepting, finishes in-flight requests
-/// and cancels, and releases its leases.
+/// Runs the relay until SIGINT or SIGTERM. Then it stops accepting, gives in-flight requests
+/// and cancels until the shutdown deadline, releases the jobs it holds, and exits 0.
 pub async fn run(config: RelayConfig) -> Result<Exit, CommandError> {
     let store = Store::connect(config.database_url.expose_secret())
         .await
         .map_err(|e| CommandError::Input(format!("DATABASE_URL: {e}")))?;
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| {
-            CommandError::Input(format!(
-                "cannot listen on {} (RELAY_LISTEN): {e}",
-                config.listen
-            ))
-        })?;
+    let bind = |address: String, variable: &'static str| async move {
+        tokio::net::TcpListener::bind(&address).await.map_err(|e| {
+            CommandError::Input(format!("cannot listen on {address} ({variable}): {e}"))
+        })
+    };
+    let listener = bind(config.listen.clone(), "RELAY_LISTEN").await?;
+    let admin_listener = match config.admin_listen.clone() {
+        Some(address) => Some(bind(address, "RELAY_ADMIN_LISTEN").await?),
+        None => None,
+    };
     // The queue retries; a cancel call itself is tried once.
     let http = Http::new().map_err(|e| CommandError::Input(e.to_string()))?;
     let client = config.currents.map(|currents| {
@@ -181,24 +271,63 @@ pub async fn run(config: RelayConfig) -> Result<Exit, CommandError> {
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    let worker = tokio::spawn(worker::run(
+    let worker = Worker::new(
         store.clone(),
         client,
         config.worker.clone(),
-        state.metrics.clone(),
+        Arc::clone(&state.metrics),
         state.heartbeat.clone(),
-        state.wake.clone(),
+        Arc::clone(&state.wake),
+    );
+    let worker = tokio::spawn(worker.run(shutdown.clone(), config.shutdown_timeout));
+    tokio::spawn(prune_periodically(
+        store.clone(),
+        config.retention,
+        Arc::clone(&state.metrics),
         shutdown.clone(),
     ));
+    let max_connections = connection_cap(config.max_connections);
     let address = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(config.listen);
-    tracing::info!(listen = %address, store = store.backend(), dry_run = config.worker.dry_run, "relay listening");
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let admin_server = match admin_listener {
+        Some(admin_listener) => {
+            let admin_address = admin_listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            tracing::info!(admin_listen = %admin_address, "admin routes listening");
+            Some(tokio::spawn(server::serve(
+                admin_listener,
+                admin_router(state.clone()),
+                max_connections,
+                Arc::clone(&state.metrics),
+                shutdown.clone(),
+                config.shutdown_timeout,
+            )))
+        }
+        None => None,
+    };
+    let app = if admin_server.is_some() {
+        public_router(state.clone())
+    } else {
+        router(state.clone())
+    };
+    tracing::info!(listen = %address, store = store.backend(), dry_run = config.worker.dry_run, max_connections, "relay listening");
+    let served = server::serve(
+        listener,
+        app,
+        max_connections,
+        Arc::clone(&state.metrics),
+        shutdown.clone(),
+        config.shutdown_timeout,
+    )
+    .await;
     shutdown.cancel();
+    if let Some(admin_server) = admin_server {
+        let _ = admin_server.await;
+    }
     if worker.await.is_err() {
         tracing::error!("the worker panicked; its leases expire by themselves");
     }
@@ -206,6 +335,35 @@ pub async fn run(config: RelayConfig) -> Result<Exit, CommandError> {
     served.map_err(|e| CommandError::Input(format!("the HTTP server failed: {e}")))?;
     tracing::info!("relay stopped");
     Ok(Exit::Success)
+}
+
+/// Retention: at start, then every [`PRUNE_INTERVAL`].
+async fn prune_periodically(
+    store: Store,
+    retention: Duration,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match store.prune(retention).await {
+            Ok(pruned) => {
+                metrics.pruned("deliveries", pruned.deliveries);
+                metrics.pruned("jobs", pruned.jobs);
+                if pruned.deliveries + pruned.jobs > 0 {
+                    tracing::info!(
+                        deliveries = pruned.deliveries,
+                        jobs = pruned.jobs,
+                        "retention: deleted old rows"
+                    );
+                }
+            }
+            Err(error) => tracing::error!(%error, "retention failed; it runs again later"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_INTERVAL) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

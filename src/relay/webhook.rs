@@ -13,38 +13,81 @@ use tracing::Instrument;
 
 use super::AppState;
 use super::events::{self, Parsed};
-use crate::store::{NewDelivery, Recorded, now_ms};
+use crate::log_safe::LogSafe;
+use crate::store::{DeliveryId, HookId, NewDelivery, Recorded};
 
 type Answer = (StatusCode, &'static str);
+
+/// How a delivery ended: one label for the metrics and logs, one answer for GitHub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeliveryOutcome {
+    /// A new cancel job was queued, or one for the same run is already waiting or running.
+    Queued,
+    /// Its run's job was dead; this delivery requeued it.
+    Requeued,
+    /// Its run's job had already finished.
+    Finished,
+    Duplicate,
+    Ping,
+    Ignored,
+    Unauthorized,
+    BadRequest(&'static str),
+    TooLarge,
+    UnsupportedMediaType,
+    StoreError,
+}
+
+impl DeliveryOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Requeued => "requeued",
+            Self::Finished => "finished",
+            Self::Duplicate => "duplicate",
+            Self::Ping | Self::Ignored => "ignored",
+            Self::Unauthorized => "unauthorized",
+            Self::BadRequest(_) => "bad_request",
+            Self::TooLarge => "too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::StoreError => "store_error",
+        }
+    }
+
+    fn answer(self) -> Answer {
+        match self {
+            Self::Queued => (StatusCode::ACCEPTED, "cancel queued"),
+            Self::Requeued => (StatusCode::ACCEPTED, "cancel requeued"),
+            Self::Finished => (StatusCode::ACCEPTED, "cancel already done"),
+            Self::Duplicate => (StatusCode::OK, "duplicate delivery"),
+            Self::Ping => (StatusCode::OK, "pong"),
+            Self::Ignored => (StatusCode::OK, "nothing to do"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid signature"),
+            Self::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload too large"),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported content type",
+            ),
+            Self::StoreError => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
+        }
+    }
+}
 
 pub(super) async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let answer = handle(&state, &headers, body).await;
-    state.metrics.delivery(outcome_label(&answer));
-    answer
-}
-
-fn outcome_label(answer: &Answer) -> &'static str {
-    match answer {
-        (StatusCode::ACCEPTED, _) => "queued",
-        (StatusCode::OK, "duplicate delivery") => "duplicate",
-        (StatusCode::OK, _) => "ignored",
-        (StatusCode::UNAUTHORIZED, _) => "unauthorized",
-        (StatusCode::PAYLOAD_TOO_LARGE, _) => "too_large",
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, _) => "unsupported_media_type",
-        (StatusCode::SERVICE_UNAVAILABLE, _) => "store_error",
-        _ => "bad_request",
-    }
+    let outcome = handle(&state, &headers, body).await;
+    state.metrics.delivery(outcome.label());
+    outcome.answer()
 }
 
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Answer {
+) -> DeliveryOutcome {
     // GitHub's two content types; the signature covers the body as sent in either.
     let media_type = headers
         .get(header::CONTENT_TYPE)
@@ -59,26 +102,21 @@ async fn handle(
     let form_encoded = match media_type.as_deref() {
         Some("application/json") => false,
         Some("application/x-www-form-urlencoded") => true,
-        _ => {
-            return (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported content type",
-            );
-        }
+        _ => return DeliveryOutcome::UnsupportedMediaType,
     };
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
+            return DeliveryOutcome::TooLarge;
         }
-        Err(_) => return (StatusCode::BAD_REQUEST, "unreadable body"),
+        Err(_) => return DeliveryOutcome::BadRequest("unreadable body"),
     };
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
     let secret_index = match state.secrets.verify(&body, signature) {
         Ok(index) => index,
         Err(reason) => {
             tracing::warn!(%reason, "webhook refused");
-            return (StatusCode::UNAUTHORIZED, "invalid signature");
+            return DeliveryOutcome::Unauthorized;
         }
     };
     let header_text = |name: &str| {
@@ -89,17 +127,29 @@ async fn handle(
             .filter(|v| !v.is_empty())
     };
     let Some(event) = header_text("x-github-event") else {
-        return (StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
+        return DeliveryOutcome::BadRequest("missing X-GitHub-Event header");
     };
     let Some(delivery_id) = header_text("x-github-delivery") else {
-        return (StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery header");
+        return DeliveryOutcome::BadRequest("missing X-GitHub-Delivery header");
     };
-    let hook_id = header_text("x-github-hook-id").unwrap_or_default();
+    // Stored values are capped: a signed delivery still cannot grow the database by
+    // inventing ever longer ids.
+    let Some(delivery_id) = DeliveryId::parse(delivery_id) else {
+        return DeliveryOutcome::BadRequest("X-GitHub-Delivery header too long");
+    };
+    let Some(hook_id) = HookId::parse(header_text("x-github-hook-id").unwrap_or_default()) else {
+        return DeliveryOutcome::BadRequest("X-GitHub-Hook-ID header too long");
+    };
+    if event.len() > crate::store::MAX_ID_BYTES {
+        return DeliveryOutcome::BadRequest("X-GitHub-Event header too long");
+    }
+    // Header values are visible ASCII (`to_str` refuses anything else), so they cannot break a
+    // log line; payload fields are logged through `LogSafe`, which escapes control characters.
     let span =
         tracing::info_span!("delivery", delivery = %delivery_id, hook = %hook_id, event = %event);
     let delivery = Delivery {
-        hook_id,
-        delivery_id,
+        hook_id: &hook_id,
+        delivery_id: &delivery_id,
         event,
         form_encoded,
         secret_index,
@@ -111,15 +161,15 @@ async fn handle(
 
 /// The verified headers of a delivery.
 struct Delivery<'a> {
-    hook_id: &'a str,
-    delivery_id: &'a str,
+    hook_id: &'a HookId,
+    delivery_id: &'a DeliveryId,
     event: &'a str,
     form_encoded: bool,
     secret_index: usize,
 }
 
 /// Parses and records a verified delivery.
-async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Answer {
+async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> DeliveryOutcome {
     let Delivery {
         hook_id,
         delivery_id,
@@ -135,13 +185,13 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Answer
     }
 
     let Some(payload) = events::payload_of(form_encoded, body) else {
-        return (StatusCode::BAD_REQUEST, "missing payload field");
+        return DeliveryOutcome::BadRequest("missing payload field");
     };
     let parsed = match events::parse(event, &payload) {
         Ok(parsed) => parsed,
         Err(error) => {
             tracing::warn!(%error, "unparsable delivery");
-            return (StatusCode::BAD_REQUEST, "unparsable payload");
+            return DeliveryOutcome::BadRequest("unparsable payload");
         }
     };
     let (action, job) = match &parsed {
@@ -155,31 +205,37 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Answer
         action,
         // The signed bytes are kept for replay only where they matter.
         body: job.map(|_| body),
-        received_at: now_ms(),
     };
     match state.store.record(&delivery, job).await {
         Ok(Recorded::Duplicate) => {
             tracing::info!("duplicate delivery");
-            (StatusCode::OK, "duplicate delivery")
+            DeliveryOutcome::Duplicate
         }
-        Ok(Recorded::Delivery) => (
-            StatusCode::OK,
-            if event == "ping" {
-                "pong"
-            } else {
-                "nothing to do"
-            },
-        ),
-        Ok(Recorded::Job { id, created }) => {
-            let job = job.expect("a job was recorded");
-            tracing::info!(job = id, created, repository = %job.repository, run_id = job.run_id, run_attempt = job.run_attempt, "cancel queued");
+        Ok(Recorded::Delivery) if event == "ping" => DeliveryOutcome::Ping,
+        Ok(Recorded::Delivery) => DeliveryOutcome::Ignored,
+        Ok(Recorded::Job {
+            id,
+            created,
+            requeued,
+        }) => {
+            if let Some(job) = job {
+                tracing::info!(job = id.get(), created, requeued, repository = %LogSafe(&job.repository), run_id = job.run_id, run_attempt = job.run_attempt, "cancel queued");
+            }
             state.wake.notify_one();
-            (StatusCode::ACCEPTED, "cancel queued")
+            if requeued {
+                DeliveryOutcome::Requeued
+            } else {
+                DeliveryOutcome::Queued
+            }
+        }
+        Ok(Recorded::Finished { id }) => {
+            tracing::info!(job = id.get(), "the run's cancel job already finished");
+            DeliveryOutcome::Finished
         }
         Err(error) => {
             // GitHub does not redeliver: say so loudly, so an operator can redeliver by hand.
             tracing::error!(%error, "cannot store the delivery; redeliver it from the hook's Recent Deliveries");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+            DeliveryOutcome::StoreError
         }
     }
 }

@@ -43,7 +43,7 @@ async fn start_relay_with(
         .env("RELAY_LISTEN", "127.0.0.1:0")
         .env("RELAY_ADMIN_TOKEN", "crash-admin")
         .env("RELAY_POLL_INTERVAL", "50ms")
-        .env("RELAY_LEASE", "1s")
+        .env("RELAY_LEASE", "45s")
         .env("RELAY_RETRY_BASE", "100ms")
         .env("CURRENTS_API_URL", currents.url())
         .env("CURRENTS_API_KEY", CURRENTS_KEY)

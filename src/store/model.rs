@@ -1,0 +1,295 @@
+//! What the store keeps: typed ids, job states and outcomes, and the rows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// The longest delivery or hook id stored. GitHub's are a UUID (36 bytes) and a decimal number;
+/// anything far longer is not GitHub, and storing it would let a client grow the database.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// A cancel job's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, sqlx::Type)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct JobId(i64);
+
+impl JobId {
+    pub const fn new(id: i64) -> Self {
+        Self(id)
+    }
+
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+macro_rules! header_id {
+    ($(#[$doc:meta])* $name:ident, allow_empty = $allow_empty:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The id, when it is at most [`MAX_ID_BYTES`] long (and not empty, where an id is
+            /// required).
+            pub fn parse(value: &str) -> Option<Self> {
+                let fits = value.len() <= MAX_ID_BYTES && ($allow_empty || !value.is_empty());
+                fits.then(|| Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+header_id!(
+    /// `X-GitHub-Delivery`: the delivery's GUID, kept on a redelivery.
+    DeliveryId,
+    allow_empty = false
+);
+header_id!(
+    /// `X-GitHub-Hook-ID`: which hook sent the delivery; empty when absent.
+    HookId,
+    allow_empty = true
+);
+
+/// The state of a cancel job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for `next_run_at`.
+    Pending,
+    /// Claimed by a worker until `lease_until`.
+    Running,
+    /// Finished: cancelled, already cancelled, or no run found.
+    Done,
+    /// Given up: a configuration problem or an outage longer than the retry window;
+    /// `POST /admin/jobs/{id}/retry`, or a new delivery for the same run, requeues it.
+    Dead,
+    /// Logged instead of cancelled (`--dry-run`).
+    Dry,
+}
+
+impl JobState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+            Self::Dry => "dry",
+        }
+    }
+}
+
+impl FromStr for JobState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            "dry" => Self::Dry,
+            other => return Err(format!("unknown job state {other:?}")),
+        })
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Stored as text on both databases.
+impl<DB: sqlx::Database> sqlx::Type<DB> for JobState
+where
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for JobState
+where
+    String: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(<String as sqlx::Decode<DB>>::decode(value)?.parse()?)
+    }
+}
+
+/// How a job ended. One spelling ([`JobOutcome::label`]) for the database, the admin API,
+/// the metrics and the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Currents cancelled the run (200).
+    Cancelled,
+    /// It was cancelled before (422).
+    AlreadyCancelled,
+    /// No run was recorded for the workflow run within the not-found window (404).
+    NotFound,
+    /// `--dry-run`: logged, not sent.
+    DryRun,
+    /// Transient failures outlasted the retry window.
+    GaveUp,
+    /// Currents refused the cancel (401, 403 after retries, other 4xx), or no key is set.
+    Rejected,
+}
+
+impl JobOutcome {
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::AlreadyCancelled => "already-cancelled",
+            Self::NotFound => "not-found",
+            Self::DryRun => "dry-run",
+            Self::GaveUp => "gave-up",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// The state a job with this outcome ends in.
+    pub const fn state(self) -> JobState {
+        match self {
+            Self::Cancelled | Self::AlreadyCancelled | Self::NotFound => JobState::Done,
+            Self::DryRun => JobState::Dry,
+            Self::GaveUp | Self::Rejected => JobState::Dead,
+        }
+    }
+}
+
+/// A cancel job, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Job {
+    pub id: JobId,
+    pub dedupe_key: String,
+    pub repository: String,
+    pub run_id: i64,
+    pub run_attempt: i64,
+    pub delivery_id: DeliveryId,
+    pub state: JobState,
+    pub outcome: Option<String>,
+    pub attempts: i64,
+    pub next_run_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A job a worker has just claimed, with the database's clock at the claim: the worker
+/// measures the job's age against it, never against its own host's clock.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Claimed {
+    #[sqlx(flatten)]
+    pub job: Job,
+    pub claimed_at: i64,
+}
+
+impl Claimed {
+    /// Milliseconds since the job was queued.
+    pub fn age_ms(&self) -> i64 {
+        (self.claimed_at - self.job.created_at).max(0)
+    }
+}
+
+/// A verified delivery to record.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    pub hook_id: &'a HookId,
+    pub delivery_id: &'a DeliveryId,
+    pub event: &'a str,
+    pub action: Option<&'a str>,
+    /// The raw body, kept when the delivery queues a cancel.
+    pub body: Option<&'a [u8]>,
+}
+
+/// The workflow run a cancel job is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub repository: String,
+    pub run_id: i64,
+    pub run_attempt: i64,
+}
+
+impl NewJob {
+    /// One job per workflow run attempt; repository names are case-insensitive on GitHub.
+    pub fn dedupe_key(&self) -> String {
+        format!(
+            "{}#{}#{}",
+            self.repository.to_ascii_lowercase(),
+            self.run_id,
+            self.run_attempt
+        )
+    }
+}
+
+/// What [`super::Store::record`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// This (hook, delivery) was recorded before: nothing was written.
+    Duplicate,
+    /// The delivery was recorded; it asked for no cancel.
+    Delivery,
+    /// The delivery was recorded, and its cancel job is queued: new, already waiting or running,
+    /// or (`requeued`) dead until this delivery brought it back.
+    Job {
+        id: JobId,
+        created: bool,
+        requeued: bool,
+    },
+    /// The delivery was recorded; its run's cancel job already finished (`done` or `dry`).
+    Finished { id: JobId },
+}
+
+/// Counts for `/metrics` and `/readyz`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub pending: i64,
+    pub running: i64,
+    pub dead: i64,
+    /// Age of the oldest pending job, in milliseconds.
+    pub oldest_pending_ms: i64,
+}
+
+/// What a requeue found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeue {
+    Requeued(Job),
+    NotDead(Job),
+    NotFound,
+}
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub deliveries: u64,
+    pub jobs: u64,
+}
