@@ -39,10 +39,15 @@ pub struct HttpSetupError(String);
 
 impl Http {
     pub fn new() -> Result<Self, HttpSetupError> {
+        Self::with_request_timeout(REQUEST_TIMEOUT)
+    }
+
+    /// With another per-request timeout (the relay's lease must exceed it; tests shorten both).
+    pub fn with_request_timeout(timeout: Duration) -> Result<Self, HttpSetupError> {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .gzip(true)
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|e| HttpSetupError(transport_reason(e)))?;

@@ -37,7 +37,10 @@ pub(crate) fn report_outcome(outcome: &CancelOutcome, what: &str) {
     match outcome {
         CancelOutcome::Cancelled {
             run_id: Some(run_id),
-        } => println!("Cancelled Currents run {run_id} ({what})."),
+        } => println!(
+            "Cancelled Currents run {} ({what}).",
+            crate::http::one_line(run_id.as_str(), 100)
+        ),
         CancelOutcome::Cancelled { run_id: None } => println!("Cancelled {what}."),
         CancelOutcome::AlreadyCancelled => println!("{what} was already cancelled."),
         CancelOutcome::NotFound => println!(

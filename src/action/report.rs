@@ -348,17 +348,23 @@ fn print_dry_run(
     output: &report::CheckOutput,
     annotations: &[Annotation],
 ) {
-    println!("Dry run: the check run that would be posted.");
-    println!("Name: {}", config.check_name);
-    println!("Conclusion: {}", report.conclusion.as_str());
-    println!("Title: {}", output.title);
-    println!("Annotations: {}", annotations.len());
-    println!("----- summary ({} bytes) -----", output.summary.len());
-    println!("{}", output.summary);
+    // Titles, errors and names come from Currents: nothing of them may run as a command.
+    let mut out = String::new();
+    out.push_str("Dry run: the check run that would be posted.\n");
+    out.push_str(&format!("Name: {}\n", config.check_name));
+    out.push_str(&format!("Conclusion: {}\n", report.conclusion.as_str()));
+    out.push_str(&format!("Title: {}\n", output.title));
+    out.push_str(&format!("Annotations: {}\n", annotations.len()));
+    out.push_str(&format!(
+        "----- summary ({} bytes) -----\n",
+        output.summary.len()
+    ));
+    out.push_str(&output.summary);
     if let Some(text) = &output.text {
-        println!("----- text ({} bytes) -----", text.len());
-        println!("{text}");
+        out.push_str(&format!("\n----- text ({} bytes) -----\n", text.len()));
+        out.push_str(text);
     }
+    println!("{}", runtime::verbatim(&out));
 }
 
 /// A `--from-dir` file (or, in theory, an API answer) that is there but wrong: exit 2 naming it.

@@ -94,9 +94,34 @@ pub fn group(title: &str) -> String {
 
 pub const END_GROUP: &str = "::endgroup::";
 
+/// Text from elsewhere (Currents strings, rendered Markdown) printed so that the runner runs
+/// none of it as a workflow command: between `::stop-commands::TOKEN` and `::TOKEN::`, with a
+/// token the text cannot know, as GitHub documents for untrusted output.
+pub fn verbatim(text: &str) -> String {
+    let token = loop {
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        if !text.contains(&token) {
+            break token;
+        }
+    };
+    format!("::stop-commands::{token}\n{text}\n::{token}::")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbatim_text_is_fenced_by_a_token_it_does_not_contain() {
+        let text = "title\n::set-output name=x::y\n::error::pwned";
+        let fenced = verbatim(text);
+        let lines: Vec<&str> = fenced.lines().collect();
+        let token = lines[0].strip_prefix("::stop-commands::").unwrap();
+        assert_eq!(token.len(), 32);
+        assert_eq!(lines.last().unwrap(), &format!("::{token}::"));
+        assert!(!text.contains(token));
+        assert_eq!(&lines[1..lines.len() - 1].join("\n"), text);
+    }
 
     #[test]
     fn escaping_follows_the_runner() {

@@ -173,7 +173,7 @@ impl Worker {
             repository = %LogSafe(&job.repository),
             run_id = job.run_id,
             run_attempt = job.run_attempt,
-            ci_build_id = %ci_build_id,
+            ci_build_id = %LogSafe(&ci_build_id),
             attempt = job.attempts,
         );
         async {

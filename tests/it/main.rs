@@ -13,6 +13,7 @@ mod cancel;
 mod conformance;
 mod fixtures;
 mod fuzz;
+mod hardening;
 mod install;
 mod relay;
 mod relay_crash;

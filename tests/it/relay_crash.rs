@@ -2,80 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::relay_process::*;
 use crate::support::*;
 use serde_json::Value;
-
-struct RelayProcess {
-    child: tokio::process::Child,
-    base: String,
-}
-
-/// Starts the relay on `db`, logging to `<db>.log` (appended, so a restart keeps the first run's
-/// lines), which `relay_log` reads back for failure messages.
-async fn start_relay(db: &std::path::Path, currents: &FakeCurrents) -> RelayProcess {
-    start_relay_with(db, currents, &[]).await
-}
-
-fn relay_log(db: &std::path::Path) -> String {
-    std::fs::read_to_string(db.with_extension("log")).unwrap_or_default()
-}
-
-/// Like `start_relay`, with extra environment. The relay binds port 0 and the test reads the
-/// address it got from its "relay listening" log line: picking a free port first and passing
-/// it in would race with every other listener the concurrent tests open.
-async fn start_relay_with(
-    db: &std::path::Path,
-    currents: &FakeCurrents,
-    env: &[(&str, &str)],
-) -> RelayProcess {
-    let log_path = db.with_extension("log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .unwrap();
-    let seen = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
-    let child = tokio::process::Command::new(binary())
-        .arg("relay")
-        .env_clear()
-        .env("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("RELAY_LISTEN", "127.0.0.1:0")
-        .env("RELAY_ADMIN_TOKEN", "crash-admin")
-        .env("RELAY_POLL_INTERVAL", "50ms")
-        .env("RELAY_LEASE", "45s")
-        .env("RELAY_RETRY_BASE", "100ms")
-        .env("CURRENTS_API_URL", currents.url())
-        .env("CURRENTS_API_KEY", CURRENTS_KEY)
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let address = loop {
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let fresh = text.get(seen..).unwrap_or_default();
-        if let Some(line) = fresh.lines().find(|l| l.contains("relay listening"))
-            && let Some(at) = line.find("127.0.0.1:")
-        {
-            let port: String = line[at + 10..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            break format!("127.0.0.1:{port}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the relay did not start:\n{fresh}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let base = format!("http://{address}");
-    wait_until_ready(&format!("{base}/readyz")).await;
-    RelayProcess { child, base }
-}
 
 fn cancelled_run_ids(currents: &FakeCurrents) -> Vec<String> {
     currents
@@ -94,7 +23,7 @@ async fn acknowledged_cancels_survive_sigkill() {
         ..Default::default()
     })
     .await;
-    let mut relay = start_relay(&db, &currents).await;
+    let mut relay = start_relay_with(&db, &currents, &[]).await;
     let client = reqwest::Client::new();
 
     // 20 cancels, acknowledged while Currents is down.
@@ -138,7 +67,7 @@ async fn acknowledged_cancels_survive_sigkill() {
         let mut state = currents.state.lock().unwrap();
         state.cancel = Script::of([Reply::ok(fixture("cancel-ci-github-200.json"))]);
     }
-    let relay = start_relay(&db, &currents).await;
+    let relay = start_relay_with(&db, &currents, &[]).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let jobs: Vec<Value> = client

@@ -27,7 +27,7 @@ async fn sqlite() -> (Store, tempfile::TempDir) {
 
 /// A store on a new database of the server at `TEST_DATABASE_URL`. Fails, rather than skips,
 /// when there is none: only ignored tests call it, so it runs only when asked for.
-async fn postgres() -> Store {
+pub(crate) async fn postgres() -> Store {
     let base = std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|url| !url.is_empty())

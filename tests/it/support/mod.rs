@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub mod action;
+pub mod relay_process;
 
 /// A request as a fake received it.
 #[derive(Debug, Clone)]
