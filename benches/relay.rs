@@ -3,6 +3,8 @@
 //! with a unique delivery id each. While wrk loads the relay, the bench also sends cancel
 //! deliveries and times each one from send to the fake Currents receiving its cancel.
 //! Run it with `bench/relay.sh`, which installs wrk and webhook when missing.
+// A benchmark reports on stdout.
+#![allow(clippy::print_stdout)]
 
 // The integration tests' fakes; a bench uses only some of them.
 #[allow(dead_code)]

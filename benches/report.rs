@@ -5,6 +5,8 @@
 //! The lower bound counts the round trips that must happen one after another: the find, the
 //! instance fetches in rounds of `--fetch-concurrency`, the check-run create, and one update per
 //! further 50 annotations.
+// A benchmark reports on stdout, and asks the kernel for its children's peak RSS.
+#![allow(clippy::print_stdout, unsafe_code)]
 
 // The integration tests' fakes; a bench uses only some of them.
 #[allow(dead_code)]

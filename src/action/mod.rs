@@ -1,6 +1,9 @@
 //! The Actions commands: `report` and `cancel`, wiring the Currents client, the report
 //! builder and the GitHub side together, and the signal handling they share.
 
+// stdout is the Actions runtime's channel: this module writes workflow commands and the log.
+#![allow(clippy::print_stdout)]
+
 mod cancel;
 mod report;
 mod signal;
