@@ -1,9 +1,11 @@
-//! The process exit codes of the public contract, and the top-level error of a command, which
-//! knows its exit code. Neutral ground: the Actions commands and the relay both return these.
+//! The process exit codes of the public contract, and how a command's error maps to one.
+//! Neutral ground: the Actions commands and the relay both return `anyhow::Result<Exit>`, with
+//! `.context()` saying what was being done, and [`exit_of`] finds the first typed cause.
 
 use crate::cli::ConfigError;
-use crate::currents::CurrentsError;
+use crate::currents::{CurrentsError, WaitError};
 use crate::github::GithubError;
+use crate::store::StoreError;
 
 /// The process exit codes, part of the public contract (DESIGN.md, README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,9 @@ pub enum Exit {
     RunUnavailable = 3,
     /// An API call failed after its retries.
     ApiFailed = 4,
+    /// The machine failed the command: a runtime file that cannot be written, a port that cannot
+    /// be bound, a database that stops answering. Nothing about the input is wrong.
+    Environment = 5,
     /// Stopped by SIGINT or SIGTERM.
     Interrupted = 130,
 }
@@ -29,30 +34,63 @@ impl Exit {
     }
 }
 
-/// Why a command failed. Every message is one line that says which call or input, what went
-/// wrong and what to do; none contains a secret.
+/// Local input that is there but wrong (a `--from-dir` file, a missing `GITHUB_SHA`): exit 2,
+/// like a bad flag.
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// Unreadable or invalid local input (`--from-dir` files, runtime files).
-    #[error("{0}")]
-    Input(String),
-    /// The run did not appear, or did not complete, in time.
-    #[error("{0}")]
-    RunUnavailable(String),
-    #[error(transparent)]
-    Currents(#[from] CurrentsError),
-    #[error(transparent)]
-    Github(#[from] GithubError),
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// The exit code for `error`: its first cause with a known kind decides; anything else (I/O,
+/// the HTTP server) is the environment's failure.
+pub fn exit_of(error: &anyhow::Error) -> Exit {
+    for cause in error.chain() {
+        if cause.is::<ConfigError>() || cause.is::<InputError>() {
+            return Exit::Usage;
+        }
+        if let Some(wait) = cause.downcast_ref::<WaitError>() {
+            return match wait {
+                WaitError::Source(_) => continue,
+                _ => Exit::RunUnavailable,
+            };
+        }
+        if cause.is::<CurrentsError>() || cause.is::<GithubError>() {
+            return Exit::ApiFailed;
+        }
+        if let Some(store) = cause.downcast_ref::<StoreError>() {
+            return if store.is_configuration() {
+                Exit::Usage
+            } else {
+                Exit::Environment
+            };
+        }
+    }
+    Exit::Environment
 }
 
-impl CommandError {
-    pub fn exit(&self) -> Exit {
-        match self {
-            Self::Config(_) | Self::Input(_) => Exit::Usage,
-            Self::RunUnavailable(_) => Exit::RunUnavailable,
-            Self::Currents(_) | Self::Github(_) => Exit::ApiFailed,
-        }
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+
+    use super::*;
+
+    #[test]
+    fn the_first_typed_cause_decides() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "read-only");
+        let error = anyhow::Error::new(io).context("cannot write GITHUB_OUTPUT");
+        assert_eq!(exit_of(&error), Exit::Environment, "I/O is not usage");
+        let error = anyhow::Error::new(InputError("run.json is not a run".into()))
+            .context("reading --from-dir");
+        assert_eq!(exit_of(&error), Exit::Usage);
+        let error: anyhow::Error = Err::<(), _>(StoreError::Locked("x.db".into()))
+            .context("DATABASE_URL")
+            .unwrap_err();
+        assert_eq!(exit_of(&error), Exit::Usage);
+        let error = anyhow::Error::new(StoreError::Closed);
+        assert_eq!(exit_of(&error), Exit::Environment);
+        let wait = WaitError::NeverAppeared {
+            what: "x".into(),
+            wait: "1m".into(),
+        };
+        assert_eq!(exit_of(&anyhow::Error::new(wait)), Exit::RunUnavailable);
     }
 }

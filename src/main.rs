@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Usage.code());
         }
     };
-    let result = runtime.block_on(async {
+    let result: anyhow::Result<Exit> = runtime.block_on(async {
         match cli.command {
             Command::Report(args) => action::report(args.into_config()?).await,
             Command::Cancel(args) => action::cancel(args.into_config()?).await,
@@ -38,13 +38,15 @@ fn main() -> ExitCode {
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {
+            // The error with its causes, on one line (`{:#}`: "what was done: why: why").
+            let message = format!("{error:#}");
             // A workflow command makes the error an annotation in Actions; a shell shows it as is.
             println!(
                 "::error::{}",
-                currents_bridge::github::runtime::escape_data(&error.to_string())
+                currents_bridge::github::runtime::escape_data(&message)
             );
-            eprintln!("error: {error}");
-            ExitCode::from(error.exit().code())
+            eprintln!("error: {message}");
+            ExitCode::from(currents_bridge::exit::exit_of(&error).code())
         }
     }
 }

@@ -48,11 +48,13 @@ impl RetryPolicy {
     };
 
     /// A copy of this policy whose waits never exceed `cap` in total, for calls that must end
-    /// before a deadline (a cancel after a signal).
+    /// before a deadline (a cancel after a signal): each of the `max_retries` waits gets an
+    /// equal share.
     pub fn within(&self, cap: Duration) -> Self {
+        let share = cap / self.max_retries.max(1);
         Self {
-            max_delay: self.max_delay.min(cap / 4),
-            max_retry_after: self.max_retry_after.min(cap / 4),
+            max_delay: self.max_delay.min(share),
+            max_retry_after: self.max_retry_after.min(share),
             ..self.clone()
         }
     }
@@ -181,6 +183,15 @@ mod tests {
         let policy = RetryPolicy::ACTION.within(Duration::from_secs(4));
         assert!(policy.backoff(10) <= Duration::from_secs(1));
         assert_eq!(policy.max_retry_after, Duration::from_secs(1));
+        // The share follows the number of retries, not a constant.
+        let two = RetryPolicy {
+            max_retries: 2,
+            ..RetryPolicy::ACTION
+        }
+        .within(Duration::from_secs(4));
+        assert_eq!(two.max_retry_after, Duration::from_secs(2));
+        let total: Duration = (1..=two.max_retries).map(|r| two.backoff(r)).sum();
+        assert!(total <= Duration::from_secs(4), "{total:?}");
     }
 
     #[test]

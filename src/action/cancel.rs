@@ -5,17 +5,19 @@ use crate::currents::{CancelOutcome, CancelTarget, CurrentsClient};
 use crate::github::runtime;
 use crate::http::Http;
 
-use crate::exit::{CommandError, Exit};
+use anyhow::Context;
+
+use crate::exit::Exit;
 
 /// Cancels the run and writes the `cancelled` and `outcome` outputs. Already cancelled and
 /// nothing recorded are successes: every parallel job may run this step.
-pub async fn cancel(config: CancelConfig) -> Result<Exit, CommandError> {
+pub async fn cancel(config: CancelConfig) -> anyhow::Result<Exit> {
     let what = describe(&config.target);
     if config.dry_run {
         println!("Dry run: would cancel {what}.");
         return Ok(Exit::Success);
     }
-    let http = Http::new().map_err(|e| CommandError::Input(e.to_string()))?;
+    let http = Http::new()?;
     let client = CurrentsClient::new(config.currents, &http);
     let outcome = client.cancel(&config.target).await?;
     report_outcome(&outcome, &what);
@@ -28,7 +30,7 @@ pub async fn cancel(config: CancelConfig) -> Result<Exit, CommandError> {
             ),
             ("outcome", outcome.as_str().to_owned()),
         ])
-        .map_err(|e| CommandError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))?;
+        .context("cannot write GITHUB_OUTPUT")?;
     Ok(Exit::Success)
 }
 

@@ -11,7 +11,9 @@ use crate::currents::{
     CancelTarget, CurrentsClient, DirSource, FailedInstances, RunId, RunTarget, SourceError,
     WaitError, WaitEvent, WaitTiming, fetch_failed_instances, wait_for_completion,
 };
-use crate::exit::{CommandError, Exit};
+use anyhow::Context;
+
+use crate::exit::{Exit, InputError};
 use crate::github::runtime::{self, Runtime};
 use crate::github::{
     CheckConclusion, CheckRunId, CheckRunOutput, CheckStatus, GithubClient, GithubError,
@@ -57,10 +59,9 @@ enum Source<'a> {
 /// Runs `report`. On SIGINT or SIGTERM while it works, cancels the Currents run (unless
 /// `--cancel-on-abort=false`), completes a created check run as cancelled and returns
 /// [`Exit::Interrupted`].
-pub async fn report(config: ReportConfig) -> Result<Exit, CommandError> {
-    let interrupt = Interrupt::install()
-        .map_err(|e| CommandError::Input(format!("cannot install signal handlers: {e}")))?;
-    let http = Http::new().map_err(|e| CommandError::Input(e.to_string()))?;
+pub async fn report(config: ReportConfig) -> anyhow::Result<Exit> {
+    let interrupt = Interrupt::install().context("cannot install signal handlers")?;
+    let http = Http::new()?;
     let source = match &config.source {
         ReportInput::Api {
             currents,
@@ -145,7 +146,7 @@ async fn run(
     source: &Source<'_>,
     http: &Http,
     progress: &SharedProgress,
-) -> Result<Exit, CommandError> {
+) -> anyhow::Result<Exit> {
     let (run, details) = match source {
         Source::Dir(dir) => {
             let run = dir.run().map_err(input_error)?;
@@ -266,7 +267,7 @@ async fn publish_tracked(
     Ok(created)
 }
 
-fn head_sha(sources: &crate::cli::ShaSources) -> Result<String, CommandError> {
+fn head_sha(sources: &crate::cli::ShaSources) -> Result<String, InputError> {
     let event = sources
         .event_path
         .as_deref()
@@ -284,18 +285,18 @@ fn head_sha(sources: &crate::cli::ShaSources) -> Result<String, CommandError> {
             }
         });
     event::head_sha(sources.explicit.as_deref(), sources.event_name.as_deref(), event.as_ref(), sources.github_sha.as_deref())
-        .ok_or_else(|| CommandError::Input("cannot tell which commit the check belongs to: GITHUB_SHA is not set; pass --sha (CURRENTS_CHECK_SHA)".into()))
+        .ok_or_else(|| InputError("cannot tell which commit the check belongs to: GITHUB_SHA is not set; pass --sha (CURRENTS_CHECK_SHA)".into()))
 }
 
 fn write_runtime(
     runtime: &Runtime,
     report: &Report,
     check: Option<&crate::github::CheckRun>,
-) -> Result<(), CommandError> {
+) -> anyhow::Result<()> {
     let check_url = check.and_then(|c| c.html_url.clone());
     runtime
         .append_summary(&report::job_summary(report, check_url.as_deref()))
-        .map_err(|e| CommandError::Input(format!("cannot write GITHUB_STEP_SUMMARY: {e}")))?;
+        .context("cannot write GITHUB_STEP_SUMMARY")?;
     let t = &report.totals;
     runtime
         .set_outputs(&[
@@ -315,7 +316,7 @@ fn write_runtime(
             ),
             ("check-run-url", check_url.unwrap_or_default()),
         ])
-        .map_err(|e| CommandError::Input(format!("cannot write GITHUB_OUTPUT: {e}")))
+        .context("cannot write GITHUB_OUTPUT")
 }
 
 /// Without the Checks API: the first failures as `::error` workflow commands, which the
@@ -367,11 +368,12 @@ fn print_dry_run(
     println!("{}", runtime::verbatim(&out));
 }
 
-/// A `--from-dir` file (or, in theory, an API answer) that is there but wrong: exit 2 naming it.
-fn input_error(error: SourceError) -> CommandError {
+/// A `--from-dir` file that is there but wrong is exit 2, naming it; an API failure keeps its
+/// own kind.
+fn input_error(error: SourceError) -> anyhow::Error {
     match error {
         SourceError::Api(e) => e.into(),
-        other => CommandError::Input(other.to_string()),
+        other => InputError(other.to_string()).into(),
     }
 }
 
@@ -383,7 +385,7 @@ async fn wait_logged(
     target: &RunTarget,
     timing: WaitTiming,
     progress: &SharedProgress,
-) -> Result<crate::currents::models::Run, CommandError> {
+) -> anyhow::Result<crate::currents::models::Run> {
     let what = target.describe();
     let line = |text: String| http::one_line(&text, 1_000);
     let elapsed = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
@@ -415,7 +417,7 @@ async fn wait_logged(
     println!("{}", runtime::END_GROUP);
     result.map_err(|e| match e {
         WaitError::Source(source) => input_error(source),
-        unavailable => CommandError::RunUnavailable(unavailable.to_string()),
+        unavailable => unavailable.into(),
     })
 }
 

@@ -41,7 +41,9 @@ pub use verify::WebhookSecrets;
 pub use worker::{Heartbeat, Worker, WorkerConfig};
 
 use crate::currents::{CurrentsClient, CurrentsConfig};
-use crate::exit::{CommandError, Exit};
+use anyhow::Context;
+
+use crate::exit::Exit;
 use crate::http::Http;
 use crate::retry::RetryPolicy;
 use crate::store::Store;
@@ -133,14 +135,15 @@ pub fn public_router(state: AppState) -> Router {
         .route("/webhooks/github", webhook)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            count_timeouts,
-        ))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
+        ))
+        // Outside the timeout layer, so that it sees the 408s that layer makes.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            count_timeouts,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -171,11 +174,15 @@ pub fn admin_router(state: AppState) -> Router {
 
 /// A webhook that hit [`REQUEST_TIMEOUT`] gets 408 from the timeout layer, outside the handler:
 /// count and log it here. Its delivery may still have been committed.
-async fn count_timeouts(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn count_timeouts(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let webhook = request.uri().path() == "/webhooks/github";
     let response = next.run(request).await;
     if webhook && response.status() == StatusCode::REQUEST_TIMEOUT {
-        state.metrics.delivery("timeout");
+        metrics.delivery("timeout");
         tracing::warn!(
             "a webhook request timed out (408); if GitHub shows it failed, redeliver it from the hook's Recent Deliveries"
         );
@@ -234,14 +241,14 @@ pub struct RelayConfig {
 
 /// Runs the relay until SIGINT or SIGTERM. Then it stops accepting, gives in-flight requests
 /// and cancels until the shutdown deadline, releases the jobs it holds, and exits 0.
-pub async fn run(config: RelayConfig) -> Result<Exit, CommandError> {
+pub async fn run(config: RelayConfig) -> anyhow::Result<Exit> {
     let store = Store::connect(config.database_url.expose_secret())
         .await
-        .map_err(|e| CommandError::Input(format!("DATABASE_URL: {e}")))?;
+        .context("DATABASE_URL")?;
     let bind = |address: String, variable: &'static str| async move {
-        tokio::net::TcpListener::bind(&address).await.map_err(|e| {
-            CommandError::Input(format!("cannot listen on {address} ({variable}): {e}"))
-        })
+        tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address} ({variable})"))
     };
     let listener = bind(config.listen.clone(), "RELAY_LISTEN").await?;
     let admin_listener = match config.admin_listen.clone() {
@@ -249,7 +256,7 @@ pub async fn run(config: RelayConfig) -> Result<Exit, CommandError> {
         None => None,
     };
     // The queue retries; a cancel call itself is tried once.
-    let http = Http::new().map_err(|e| CommandError::Input(e.to_string()))?;
+    let http = Http::new()?;
     let client = config.currents.map(|currents| {
         CurrentsClient::new(
             CurrentsConfig {
@@ -332,7 +339,7 @@ pub async fn run(config: RelayConfig) -> Result<Exit, CommandError> {
         tracing::error!("the worker panicked; its leases expire by themselves");
     }
     store.close().await;
-    served.map_err(|e| CommandError::Input(format!("the HTTP server failed: {e}")))?;
+    served.context("the HTTP server failed")?;
     tracing::info!("relay stopped");
     Ok(Exit::Success)
 }

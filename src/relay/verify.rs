@@ -18,9 +18,10 @@ pub enum VerifyError {
     Mismatch,
 }
 
-/// The webhook secrets, newest first. Never logged.
+/// The webhook secrets, newest first. Never logged. Cheap to clone (the routes' state is
+/// cloned for every request).
 #[derive(Clone)]
-pub struct WebhookSecrets(Vec<SecretString>);
+pub struct WebhookSecrets(std::sync::Arc<[SecretString]>);
 
 impl std::fmt::Debug for WebhookSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +36,7 @@ impl WebhookSecrets {
             .into_iter()
             .filter(|s| !s.expose_secret().is_empty())
             .collect();
-        (!secrets.is_empty()).then_some(Self(secrets))
+        (!secrets.is_empty()).then(|| Self(secrets.into()))
     }
 
     /// Checks `header` (`sha256=<hex>`) against `body`; returns the index of the secret that

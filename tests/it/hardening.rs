@@ -847,3 +847,37 @@ async fn currents_bodies_over_64_mib_are_refused_clearly() {
     assert!(out.stderr.contains("larger than 64 MiB"), "{}", out.stderr);
     let _: Value = Value::Null;
 }
+
+// The 408 of the timeout layer is counted (and logged), though it is made outside the handler.
+#[tokio::test]
+async fn a_webhook_that_times_out_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("r.db").display()))
+        .await
+        .unwrap();
+    let secrets = WebhookSecrets::new(vec![SecretString::from(WEBHOOK_SECRET)]).unwrap();
+    let state = AppState::new(store, secrets, None, 64 * 1024, Duration::from_secs(5));
+    // Paused time runs the 10 s timeout out at once; the database is opened already.
+    tokio::time::pause();
+    // A body that never ends: the client went quiet mid-upload.
+    let stalled = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+    let request = Request::post("/webhooks/github")
+        .header("content-type", "application/json")
+        .header("x-github-event", "workflow_job")
+        .header("x-github-delivery", "stalled")
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let response = relay::router(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    tokio::time::resume();
+    let metrics = relay::router(state)
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.into_body().collect().await.unwrap().to_bytes())
+        .into_owned();
+    assert!(
+        text.contains(r#"currents_bridge_webhook_deliveries_total{outcome="timeout"} 1"#),
+        "{text}"
+    );
+}

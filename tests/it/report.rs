@@ -390,3 +390,22 @@ async fn offline_example_needs_no_network() {
     assert!(stdout.contains("Annotations: 3"));
     assert!(stdout.contains("### ❌ Failed tests (2)"));
 }
+
+/// A runtime file that cannot be written is the machine's failure (exit 5), not a usage error,
+/// and the error keeps its cause.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_github_output_exits_5_with_its_cause() {
+    let (run, instances) = example_run();
+    let (currents, github) = fakes(serving(run, &instances)).await;
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    let dir = workflow.dir.path().display().to_string();
+    workflow.set("GITHUB_OUTPUT", &dir);
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(5), "{out:#?}");
+    assert!(
+        out.stderr.contains("cannot write GITHUB_OUTPUT: ") && out.stderr.contains("directory"),
+        "{}",
+        out.stderr
+    );
+    out.assert_no_secrets();
+}
