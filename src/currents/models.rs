@@ -4,6 +4,8 @@
 //! adds fields over time, so every model is lenient: unknown fields are ignored, everything but
 //! the ids is optional or defaulted, `null` reads as the default, enums accept any casing and
 //! keep unknown values, and Cypress and Playwright shapes share one type with optional fields.
+//! An `Option` field needs no `#[serde(default)]`: serde reads a missing one as `None`; other
+//! fields that may be absent say `default`, and `null_default` where `null` arrives too.
 
 use std::fmt;
 
@@ -181,11 +183,9 @@ pub fn from_envelope_or_bare<T: DeserializeOwned>(body: &[u8]) -> Result<T, serd
 /// The error envelope: `{"status":"FAILED","error":"…"}`; the director sends `message` instead.
 #[derive(Debug, Default, Deserialize)]
 pub struct ApiError {
-    #[serde(default)]
     pub status: Option<String>,
     #[serde(default, alias = "message")]
     pub error: Option<String>,
-    #[serde(default)]
     pub code: Option<String>,
 }
 
@@ -194,19 +194,13 @@ pub struct ApiError {
 #[serde(rename_all = "camelCase")]
 pub struct Run {
     pub run_id: RunId,
-    #[serde(default)]
     pub project_id: Option<ProjectId>,
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub duration_ms: Option<f64>,
     #[serde(default, deserialize_with = "null_default")]
     pub tags: Vec<String>,
-    #[serde(default)]
     pub cypress_version: Option<String>,
-    #[serde(default)]
     pub timeout: Option<RunTimeout>,
-    #[serde(default)]
     pub cancellation: Option<Cancellation>,
     #[serde(default, deserialize_with = "null_default")]
     pub groups: Vec<Group>,
@@ -225,7 +219,6 @@ pub struct Run {
 pub struct RunTimeout {
     #[serde(default, deserialize_with = "null_default")]
     pub is_timeout: bool,
-    #[serde(default)]
     pub timeout_value_ms: Option<f64>,
 }
 
@@ -238,33 +231,24 @@ pub struct Cancellation {
     pub actor: Option<String>,
     #[serde(default, alias = "cancelledAt")]
     pub canceled_at: Option<String>,
-    #[serde(default)]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunMeta {
-    #[serde(default)]
     pub ci_build_id: Option<String>,
-    #[serde(default)]
     pub commit: Option<Commit>,
-    #[serde(default)]
     pub framework: Option<Framework>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Commit {
-    #[serde(default)]
     pub sha: Option<String>,
-    #[serde(default)]
     pub branch: Option<String>,
-    #[serde(default)]
     pub author_name: Option<String>,
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default)]
     pub remote_origin: Option<String>,
 }
 
@@ -275,9 +259,7 @@ pub struct Commit {
 pub struct Framework {
     #[serde(default, alias = "name", rename = "type")]
     pub kind: Option<String>,
-    #[serde(default)]
     pub version: Option<String>,
-    #[serde(default)]
     pub client_version: Option<String>,
 }
 
@@ -287,9 +269,7 @@ pub struct Framework {
 pub struct Group {
     #[serde(default)]
     pub group_id: String,
-    #[serde(default)]
     pub platform: Option<Platform>,
-    #[serde(default)]
     pub instances: Option<InstanceCounts>,
     #[serde(default, deserialize_with = "null_default")]
     pub tests: TestCounts,
@@ -298,13 +278,9 @@ pub struct Group {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Platform {
-    #[serde(default)]
     pub os_name: Option<String>,
-    #[serde(default)]
     pub os_version: Option<String>,
-    #[serde(default)]
     pub browser_name: Option<String>,
-    #[serde(default)]
     pub browser_version: Option<String>,
 }
 
@@ -345,7 +321,6 @@ pub struct TestCounts {
     pub flaky: u64,
     #[serde(default, deserialize_with = "null_default")]
     pub retries: u64,
-    #[serde(default)]
     pub wall_clock_duration: Option<f64>,
 }
 
@@ -358,11 +333,8 @@ pub struct Spec {
     #[serde(default)]
     pub group_id: String,
     pub instance_id: InstanceId,
-    #[serde(default)]
     pub claimed_at: Option<String>,
-    #[serde(default)]
     pub completed_at: Option<String>,
-    #[serde(default)]
     pub results: Option<SpecResults>,
 }
 
@@ -431,9 +403,7 @@ pub struct SpecResults {
     pub stats: TestCounts,
     #[serde(default, deserialize_with = "null_default")]
     pub flaky: u64,
-    #[serde(default)]
     pub exception: Option<String>,
-    #[serde(default)]
     pub video_url: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub screenshots: Vec<Screenshot>,
@@ -444,15 +414,12 @@ pub struct SpecResults {
 #[serde(rename_all = "camelCase")]
 pub struct Instance {
     pub instance_id: InstanceId,
-    #[serde(default)]
     pub run_id: Option<RunId>,
     #[serde(default)]
     pub spec: String,
     #[serde(default)]
     pub group_id: String,
-    #[serde(default)]
     pub platform: Option<Platform>,
-    #[serde(default)]
     pub results: Option<InstanceResults>,
 }
 
@@ -464,12 +431,10 @@ pub struct InstanceResults {
     #[serde(default, deserialize_with = "null_default")]
     pub tests: Vec<Test>,
     /// Cypress: the error that stopped the spec from running at all.
-    #[serde(default)]
     pub exception: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub screenshots: Vec<Screenshot>,
     /// Cypress: one video of the whole spec; attempts carry `videoTimestamp` into it.
-    #[serde(default)]
     pub video_url: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub videos: Vec<Video>,
@@ -487,13 +452,10 @@ pub struct Test {
     #[serde(default, deserialize_with = "title_path")]
     pub title: Vec<String>,
     /// Absent on some ("InstanceTest V2") entries: derive it from the last attempt.
-    #[serde(default)]
     pub state: Option<TestState>,
-    #[serde(default)]
     pub display_error: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub attempts: Vec<Attempt>,
-    #[serde(default)]
     pub is_flaky: Option<bool>,
 }
 
@@ -522,25 +484,18 @@ impl Test {
 pub struct Attempt {
     #[serde(default)]
     pub state: TestState,
-    #[serde(default)]
     pub error: Option<TestError>,
-    #[serde(default)]
     pub wall_clock_duration: Option<f64>,
     /// Cypress: milliseconds into the spec video where this attempt starts.
-    #[serde(default)]
     pub video_timestamp: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestError {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default)]
     pub stack: Option<String>,
-    #[serde(default)]
     pub code_frame: Option<CodeFrame>,
 }
 
@@ -549,19 +504,12 @@ pub struct TestError {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeFrame {
-    #[serde(default)]
     pub line: Option<u32>,
-    #[serde(default)]
     pub column: Option<u32>,
-    #[serde(default)]
     pub frame: Option<String>,
-    #[serde(default)]
     pub file: Option<String>,
-    #[serde(default)]
     pub relative_file: Option<String>,
-    #[serde(default)]
     pub original_file: Option<String>,
-    #[serde(default)]
     pub absolute_file: Option<String>,
 }
 
@@ -569,11 +517,8 @@ pub struct CodeFrame {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Screenshot {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub test_id: Option<String>,
-    #[serde(default)]
     pub test_attempt_index: Option<usize>,
     #[serde(default, rename = "screenshotURL", alias = "screenshotUrl")]
     pub screenshot_url: Option<String>,
@@ -582,22 +527,16 @@ pub struct Screenshot {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Video {
-    #[serde(default)]
     pub test_id: Option<String>,
-    #[serde(default)]
     pub test_attempt_index: Option<usize>,
-    #[serde(default)]
     pub video_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trace {
-    #[serde(default)]
     pub test_id: Option<String>,
-    #[serde(default)]
     pub test_attempt_index: Option<usize>,
-    #[serde(default)]
     pub name: Option<String>,
     #[serde(default, rename = "traceURL", alias = "traceUrl")]
     pub trace_url: Option<String>,
@@ -606,15 +545,10 @@ pub struct Trace {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
-    #[serde(default)]
     pub test_id: Option<String>,
-    #[serde(default)]
     pub test_attempt_index: Option<usize>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub filename: Option<String>,
-    #[serde(default)]
     pub read_url: Option<String>,
 }
 
@@ -623,13 +557,11 @@ pub struct Attachment {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelResponse {
-    #[serde(default)]
     pub run_id: Option<RunId>,
     #[serde(default, alias = "cancelledBy")]
     pub actor: Option<String>,
     #[serde(default, alias = "cancelledAt")]
     pub canceled_at: Option<String>,
-    #[serde(default)]
     pub cancellation: Option<Cancellation>,
 }
 
@@ -666,9 +598,7 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     pub project_id: ProjectId,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub inactivity_timeout_seconds: Option<u64>,
 }
 
@@ -678,9 +608,7 @@ pub struct Project {
 #[serde(rename_all = "camelCase")]
 pub struct RunWebhook {
     pub event: String,
-    #[serde(default)]
     pub run_url: Option<String>,
-    #[serde(default)]
     pub build_id: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub failures: u64,
