@@ -2,7 +2,7 @@
 //! webhook examples, and its worker against the fake Currents.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 use axum::Router;
@@ -89,15 +89,12 @@ impl Relay {
             self.state.wake.clone(),
         );
         let worker = tokio::spawn(worker.run(shutdown.clone(), Duration::from_secs(5)));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !done(&self.jobs().await) {
-            assert!(
-                Instant::now() < deadline,
-                "jobs never reached the expected state: {:#?}",
-                self.jobs().await
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until(
+            "the jobs' expected state",
+            Duration::from_secs(20),
+            || async { done(&self.jobs().await) },
+        )
+        .await;
         shutdown.cancel();
         worker.await.unwrap();
     }
@@ -626,11 +623,10 @@ async fn dry_run_marks_jobs_dry_without_calling_currents() {
         relay.state.wake.clone(),
     );
     let worker = tokio::spawn(worker.run(shutdown.clone(), Duration::from_secs(5)));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while relay.jobs().await[0].state != JobState::Dry {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the job to be dry", Duration::from_secs(10), || async {
+        relay.jobs().await[0].state == JobState::Dry
+    })
+    .await;
     shutdown.cancel();
     worker.await.unwrap();
     assert_eq!(relay.jobs().await[0].outcome.as_deref(), Some("dry-run"));

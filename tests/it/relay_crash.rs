@@ -1,6 +1,6 @@
 //! Crash safety with the real binary: what the relay acknowledged survives SIGKILL.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::relay_process::*;
 use crate::support::*;
@@ -47,17 +47,17 @@ async fn acknowledged_cancels_survive_sigkill() {
         );
     }
     // Wait until every job has failed against the 503 at least once, then kill without warning.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut ids = cancelled_run_ids(&currents);
-        ids.sort();
-        ids.dedup();
-        if ids.len() == 20 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the worker never tried all jobs");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(
+        "the worker to try every job",
+        Duration::from_secs(20),
+        || {
+            let mut ids = cancelled_run_ids(&currents);
+            ids.sort();
+            ids.dedup();
+            ids.len() == 20
+        },
+    )
+    .await;
     relay.child.start_kill().unwrap(); // SIGKILL
     relay.child.wait().await.unwrap();
 
@@ -68,28 +68,24 @@ async fn acknowledged_cancels_survive_sigkill() {
         state.cancel = Script::of([Reply::ok(fixture("cancel-ci-github-200.json"))]);
     }
     let relay = start_relay_with(&db, &currents, &[]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let jobs: Vec<Value> = client
+    let done = || async {
+        client
             .get(format!("{}/admin/jobs?state=done", relay.base))
             .bearer_auth("crash-admin")
             .send()
             .await
             .unwrap()
-            .json()
+            .json::<Vec<Value>>()
             .await
-            .unwrap();
-        if jobs.len() == 20 {
-            assert!(jobs.iter().all(|j| j["outcome"] == "cancelled"));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of 20 jobs finished after the restart",
-            jobs.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .unwrap()
+    };
+    wait_until(
+        "all 20 jobs to finish after the restart",
+        Duration::from_secs(30),
+        || async { done().await.len() == 20 },
+    )
+    .await;
+    assert!(done().await.iter().all(|j| j["outcome"] == "cancelled"));
     let mut after: Vec<String> = currents.requests()[before..]
         .iter()
         .map(|r| r.json()["githubRunId"].as_str().unwrap().to_owned())
@@ -125,14 +121,12 @@ async fn json_logs_carry_ids_but_no_secrets_or_bodies_and_sigterm_stops_cleanly(
     )
     .await;
     assert_eq!(response.status(), 202);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&log)
-        .unwrap()
-        .contains("dry run: would cancel")
-    {
-        assert!(Instant::now() < deadline, "the dry run was never logged");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("the dry run to be logged", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("dry run: would cancel")
+    })
+    .await;
     let pid = relay.child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")

@@ -442,14 +442,10 @@ async fn two_workers_cancel_each_of_100_jobs_exactly_once() {
             tokio::spawn(worker.run(shutdown.clone(), Duration::from_secs(5)))
         })
         .collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while store.jobs(Some(JobState::Done), 1000).await.unwrap().len() < 100 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not all jobs finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("all jobs to finish", Duration::from_secs(60), || async {
+        store.jobs(Some(JobState::Done), 1000).await.unwrap().len() == 100
+    })
+    .await;
     shutdown.cancel();
     for worker in workers {
         worker.await.unwrap();

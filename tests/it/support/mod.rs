@@ -778,6 +778,22 @@ pub async fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -
     }
 }
 
+/// Like [`wait_for`], for a condition that must await (a database query, a request).
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until `url` answers `200`, for at most 20 s.
 pub async fn wait_until_ready(url: &str) {
     let client = reqwest::Client::new();
