@@ -206,3 +206,74 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+/// What the release workflow does to the tagged tree (scripts/pin-release.sh), checked here:
+/// the pinned action.yml still parses and runs the image by digest with the same inputs, and
+/// the install action of that tree verifies against the release's sums.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_release_commit_pins_the_image_and_carries_the_sums() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = tempfile::tempdir().unwrap();
+    std::fs::copy(repo.join("action.yml"), root.path().join("action.yml")).unwrap();
+    std::fs::create_dir(root.path().join("install")).unwrap();
+    for file in ["action.yml", "install.sh"] {
+        std::fs::copy(
+            repo.join("install").join(file),
+            root.path().join("install").join(file),
+        )
+        .unwrap();
+    }
+    let sums = root.path().join("SHA256SUMS");
+    std::fs::write(
+        &sums,
+        format!(
+            "{}  currents-bridge-x86_64-unknown-linux-musl\n",
+            sha256_hex(BINARY)
+        ),
+    )
+    .unwrap();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let pin = |version: &str, digest: &str| {
+        std::process::Command::new("bash")
+            .arg(repo.join("scripts/pin-release.sh"))
+            .args([
+                version,
+                "acme/currents-bridge",
+                "ghcr.io/acme/currents-bridge",
+                digest,
+            ])
+            .arg(&sums)
+            .arg(root.path())
+            .output()
+            .unwrap()
+    };
+    assert!(!pin("main", &digest).status.success(), "only version tags");
+    assert!(
+        !pin("v1.2.3", "sha256:short").status.success(),
+        "only full digests"
+    );
+    let pinned = pin("v1.2.3", &digest);
+    assert!(pinned.status.success(), "{pinned:?}");
+
+    let original = crate::support::action::action_metadata("action.yml");
+    let released = crate::support::action::action_metadata_at(&root.path().join("action.yml"));
+    assert_eq!(
+        released.runs.image.as_deref(),
+        Some(format!("docker://ghcr.io/acme/currents-bridge@{digest}").as_str())
+    );
+    assert_eq!(released.runs.env, original.runs.env);
+    assert_eq!(released.runs.args, original.runs.args);
+    assert_eq!(
+        released.inputs.keys().collect::<Vec<_>>(),
+        original.inputs.keys().collect::<Vec<_>>()
+    );
+
+    let url = release_server(BINARY).await;
+    let out = install(&root.path().join("install"), "Linux", "X64", &url).await;
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Installed currents-bridge 1.2.3"),
+        "{}",
+        out.stdout
+    );
+}

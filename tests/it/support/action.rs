@@ -53,9 +53,14 @@ pub struct Runs {
 
 /// The repository's `action.yml` (or another metadata file), parsed strictly.
 pub fn action_metadata(relative: &str) -> ActionMetadata {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{relative}: {e}"));
-    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{relative} does not parse: {e}"))
+    action_metadata_at(&Path::new(env!("CARGO_MANIFEST_DIR")).join(relative))
+}
+
+/// A metadata file anywhere, parsed strictly.
+pub fn action_metadata_at(path: &Path) -> ActionMetadata {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
 }
 
 impl ActionMetadata {
