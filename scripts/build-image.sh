@@ -40,3 +40,15 @@ echo "build-image: $tag is $size bytes (limit $max_bytes), user '${user}', workd
 [ "$size" -le "$max_bytes" ] || { echo "build-image: the image is larger than $max_bytes bytes" >&2; exit 1; }
 [ -z "$user" ] || [ "$user" = root ] || [ "$user" = 0 ] || { echo "build-image: the image sets USER $user" >&2; exit 1; }
 [ -z "$workdir" ] || { echo "build-image: the image sets WORKDIR $workdir" >&2; exit 1; }
+
+# No shell, nothing but the binary, its two names and the CA bundle.
+container=$(docker create "$tag" /none)
+files=$(docker export "$container" | tar -t | grep -v -E '^(\.dockerenv|dev/|etc/(hostname|hosts|mtab|resolv\.conf)$|proc/|sys/)' | grep -v '/$' | sort)
+docker rm "$container" >/dev/null
+expected=$(printf '%s\n' etc/ssl/certs/ca-certificates.crt usr/local/bin/currents-bridge usr/local/bin/currents-bridge-post usr/local/bin/currents-bridge-pre)
+if [ "$files" != "$expected" ]; then
+  echo "build-image: the image holds more (or less) than the binary and the CA bundle:" >&2
+  diff <(echo "$expected") <(echo "$files") >&2 || true
+  exit 1
+fi
+echo "build-image: $tag holds only the binary, its pre/post names and the CA bundle (no shell)"

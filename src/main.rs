@@ -6,6 +6,12 @@
 
 use std::process::ExitCode;
 
+/// The static musl build's allocator: musl's own takes one lock for every allocation, which
+/// the relay's threads then queue on.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use currents_bridge::action;
 use currents_bridge::cli::{Cli, Command};

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::cancel::{describe, report_outcome};
 use super::signal::Interrupt;
-use crate::cli::{Publish, ReportConfig, ReportInput};
+use crate::cli::{CheckMode, Publish, ReportConfig, ReportInput};
 use crate::currents::{
     CancelTarget, CurrentsClient, DirSource, FailedInstances, RunId, RunTarget, SourceError,
     WaitError, WaitEvent, WaitTiming, fetch_failed_instances, wait_for_completion,
@@ -189,30 +189,19 @@ async fn run(
             let published = match client {
                 Some(github) => {
                     let github = GithubClient::new(github.clone(), http);
-                    let check = NewCheckRun {
-                        name: &config.check_name,
-                        head_sha: &head_sha,
-                        status: CheckStatus::Completed,
-                        conclusion: Some(report.conclusion.into()),
-                        external_id: Some(&report.run_id),
-                        details_url: Some(&report.run_url),
-                        output: CheckRunOutput {
-                            title: &output.title,
-                            summary: &output.summary,
-                            text: output.text.as_deref(),
-                            annotations: &annotations,
-                        },
-                    };
-                    let result = publish_tracked(&github, repository, check, progress).await;
+                    let result = publish_checks(
+                        config,
+                        &github,
+                        repository,
+                        &head_sha,
+                        &report,
+                        &output,
+                        &annotations,
+                        progress,
+                    )
+                    .await;
                     match result {
-                        Ok(check) => {
-                            println!(
-                                "Published check run {} ({}).",
-                                check.id,
-                                check.html_url.as_deref().unwrap_or("no URL")
-                            );
-                            Ok(Some(check))
-                        }
+                        Ok(check) => Ok(Some(check)),
                         Err(GithubError::NoPermission { .. }) => {
                             let error = result.err().map(|e| e.to_string()).unwrap_or_default();
                             println!(
@@ -252,6 +241,118 @@ async fn run(
     } else {
         Exit::Success
     })
+}
+
+/// Publishes the report where `--check-mode` says: its own named check run, the job's check
+/// run, or both (the report in the job's, the conclusion in the named one, linking to it).
+/// Returns the check the outputs name: the named one, or the job's in `job` mode.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces of one publish, named"
+)]
+async fn publish_checks(
+    config: &ReportConfig,
+    github: &GithubClient,
+    repository: &Repository,
+    head_sha: &str,
+    report: &Report,
+    output: &report::CheckOutput,
+    annotations: &[Annotation],
+    progress: &SharedProgress,
+) -> Result<crate::github::CheckRun, GithubError> {
+    let full = CheckRunOutput {
+        title: &output.title,
+        summary: &output.summary,
+        text: output.text.as_deref(),
+        annotations,
+    };
+    fn named<'a>(
+        config: &'a ReportConfig,
+        head_sha: &'a str,
+        report: &'a Report,
+        output: CheckRunOutput<'a>,
+    ) -> NewCheckRun<'a> {
+        NewCheckRun {
+            name: &config.check_name,
+            head_sha,
+            status: CheckStatus::Completed,
+            conclusion: Some(report.conclusion.into()),
+            external_id: Some(&report.run_id),
+            details_url: Some(&report.run_url),
+            output,
+        }
+    }
+    let job_check = match (config.check_mode, config.job_check_run_id) {
+        (CheckMode::Named, _) => None,
+        (mode, Some(id)) => Some((mode, id)),
+        (_, None) => {
+            println!(
+                "{}",
+                runtime::notice(&format!(
+                    "No job check run id (job.check_run_id exists on github.com and GHEC, not on GHES or outside Actions): posting the report as its own check run, {:?}.",
+                    config.check_name
+                ))
+            );
+            None
+        }
+    };
+    let Some((mode, job_id)) = job_check else {
+        let created = publish_tracked(
+            github,
+            repository,
+            named(config, head_sha, report, full),
+            progress,
+        )
+        .await?;
+        println!(
+            "Published check run {} ({}).",
+            created.id,
+            created.html_url.as_deref().unwrap_or("no URL")
+        );
+        return Ok(created);
+    };
+    let job = github.write_check_output(repository, job_id, full).await?;
+    let job_url = job.html_url.clone().unwrap_or_default();
+    println!(
+        "Wrote the report into the job's check run {job_id} ({}). Its status is the job's: the step's exit code decides it{}.",
+        if job_url.is_empty() {
+            "no URL"
+        } else {
+            &job_url
+        },
+        if config.fail_on_test_failures {
+            ""
+        } else {
+            " (set fail-on-test-failures to fail the job when tests fail)"
+        }
+    );
+    if mode == CheckMode::Job {
+        return Ok(job);
+    }
+    let pointer = report::pointer_summary(report, &job_url);
+    let created = publish_tracked(
+        github,
+        repository,
+        named(
+            config,
+            head_sha,
+            report,
+            CheckRunOutput {
+                title: &output.title,
+                summary: &pointer,
+                text: None,
+                annotations: &[],
+            },
+        ),
+        progress,
+    )
+    .await?;
+    println!(
+        "Published check run {} ({}) with the conclusion.",
+        created.id,
+        created.html_url.as_deref().unwrap_or("no URL")
+    );
+    Ok(created)
 }
 
 async fn publish_tracked(

@@ -29,8 +29,9 @@ pub use relay::{
     DEFAULT_RELAY_POLL_INTERVAL, RelayArgs,
 };
 pub use report::{
-    DEFAULT_CHECK_NAME, DEFAULT_FETCH_CONCURRENCY, DEFAULT_GITHUB_API_URL, DEFAULT_POLL_INTERVAL,
-    DEFAULT_WAIT_TIMEOUT, Publish, ReportArgs, ReportConfig, ReportInput, ShaSources,
+    CheckMode, DEFAULT_CHECK_NAME, DEFAULT_FETCH_CONCURRENCY, DEFAULT_GITHUB_API_URL,
+    DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, Publish, ReportArgs, ReportConfig, ReportInput,
+    ShaSources,
 };
 pub use values::ConfigError;
 

@@ -11,7 +11,7 @@ use super::{CurrentsArgs, GithubRunArgs, RunSelectArgs, github_run};
 use crate::ci_build_id::{CiBuildId, github_ci_build_id};
 use crate::currents::{CancelTarget, CurrentsConfig, ProjectId, RunId, RunTarget, WaitTiming};
 use crate::github::runtime::Runtime;
-use crate::github::{GithubConfig, Repository};
+use crate::github::{CheckRunId, GithubConfig, Repository};
 use crate::retry::RetryPolicy;
 
 /// The default GitHub API (github.com); GHES sets `GITHUB_API_URL`.
@@ -67,6 +67,13 @@ pub struct ReportArgs {
     /// Cancel the Currents run on SIGINT/SIGTERM [default: true]
     #[arg(long, env = "CURRENTS_CANCEL_ON_ABORT", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub cancel_on_abort: Option<String>,
+    /// Where the report goes: named (a check run of its own), job (the job's own check run),
+    /// or both (the report in the job's check, the conclusion in the named one) [default: both]
+    #[arg(long, env = "CURRENTS_CHECK_MODE", value_name = "MODE")]
+    pub check_mode: Option<String>,
+    /// The job's own check run id (`${{ job.check_run_id }}`; github.com and GHEC, not GHES)
+    #[arg(long, env = "CURRENTS_JOB_CHECK_RUN_ID", value_name = "ID")]
+    pub job_check_run_id: Option<String>,
     /// Instance fetches in flight at once [default: 8]
     #[arg(long, env = "CURRENTS_FETCH_CONCURRENCY", value_name = "N")]
     pub fetch_concurrency: Option<String>,
@@ -119,12 +126,28 @@ pub struct ShaSources {
     pub github_sha: Option<String>,
 }
 
+/// Where `report` puts the check (`--check-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckMode {
+    /// A check run of its own, named `--check-name`: where GitHub puts it is up to GitHub.
+    Named,
+    /// The report in the job's own check run (title, summary, text, annotations). Its status
+    /// and conclusion stay the job's: the step's exit code decides them.
+    Job,
+    /// The report in the job's check, and a named check with the conclusion (for branch
+    /// protection) that links to it.
+    Both,
+}
+
 /// The validated configuration of `report`.
 #[derive(Debug, Clone)]
 pub struct ReportConfig {
     pub source: ReportInput,
     pub publish: Publish,
     pub check_name: String,
+    pub check_mode: CheckMode,
+    /// The job's own check run, when the runner gave its id.
+    pub job_check_run_id: Option<CheckRunId>,
     pub path_prefix: String,
     pub fail_on_test_failures: bool,
     /// Whether to cancel the Currents run on SIGINT/SIGTERM (`--cancel-on-abort`).
@@ -252,6 +275,29 @@ impl ReportArgs {
             publish,
             check_name: set(self.check_name.clone())
                 .unwrap_or_else(|| DEFAULT_CHECK_NAME.to_owned()),
+            check_mode: match set(self.check_mode.clone())
+                .map(|m| m.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("both") => CheckMode::Both,
+                Some("named") => CheckMode::Named,
+                Some("job") => CheckMode::Job,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "--check-mode (CURRENTS_CHECK_MODE) must be named, job or both, not {other:?}"
+                    )));
+                }
+            },
+            job_check_run_id: match set(self.job_check_run_id.clone()) {
+                None => None,
+                Some(raw) => Some(CheckRunId::new(
+                    raw.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                        bad(format!(
+                            "--job-check-run-id (CURRENTS_JOB_CHECK_RUN_ID) must be a check run id, not {raw:?}"
+                        ))
+                    })?,
+                )),
+            },
             path_prefix: set(self.path_prefix.clone()).unwrap_or_default(),
             fail_on_test_failures: parse_bool(
                 "--fail-on-test-failures (CURRENTS_FAIL_ON_TEST_FAILURES)",

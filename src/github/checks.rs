@@ -241,6 +241,32 @@ impl GithubClient {
         Ok(created)
     }
 
+    /// Writes `output` into an existing check run (the job's own), its annotations in batches of
+    /// [`ANNOTATIONS_PER_REQUEST`]. Status and conclusion are left alone: GitHub does not let
+    /// `GITHUB_TOKEN` change those of a check run that Actions created.
+    pub async fn write_check_output(
+        &self,
+        repo: &Repository,
+        id: CheckRunId,
+        output: CheckRunOutput<'_>,
+    ) -> Result<CheckRun, GithubError> {
+        let mut batches = output.annotations.chunks(ANNOTATIONS_PER_REQUEST);
+        let first = batches.next().unwrap_or(&[]);
+        let update = |annotations| CheckRunUpdate {
+            conclusion: None,
+            status: None,
+            output: Some(CheckRunOutput {
+                annotations,
+                ..output.clone()
+            }),
+        };
+        let written = self.update(repo, id, &update(first)).await?;
+        for batch in batches {
+            self.update(repo, id, &update(batch)).await?;
+        }
+        Ok(written)
+    }
+
     /// Marks an existing check run completed with `conclusion`.
     pub async fn complete_check_run(
         &self,

@@ -59,6 +59,18 @@ pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
     heading + &body
 }
 
+/// The named check's summary when the report itself is in the job's check run (`both` mode):
+/// the headline, with Currents' link, and where to find the rest.
+pub fn pointer_summary(report: &Report, job_check_url: &str) -> String {
+    format!(
+        "**{} {}** · [Run {} on Currents]({})\n\nThe full report, with its annotations, is in [the job's check run]({job_check_url}).\n",
+        icon(report.conclusion),
+        title(report),
+        escape_markdown(&report.run_id),
+        report.run_url
+    )
+}
+
 fn title(report: &Report) -> String {
     let headline = report.totals.headline();
     match report.conclusion {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::action::{RunnerJob, Stage, action_metadata, api_key, with};
+use crate::support::action::{JOB_CHECK_RUN_ID, RunnerJob, Stage, action_metadata, api_key, with};
 use crate::support::*;
 
 /// Every `${{ inputs.NAME }}` in a value.
@@ -211,12 +211,28 @@ async fn image_pre_stage_exits_0_and_sends_nothing() {
 async fn image_main_stage_publishes_the_check_outputs_and_summary() {
     let (run, instances) = example_run();
     let currents = FakeCurrents::start(serving(run, &instances)).await;
-    let github = FakeGithub::start(GithubState::default()).await;
+    // The runner gives the job's own check run id (`job.check_run_id`): the default
+    // check-mode, both, writes the report there and the conclusion into a named check.
+    let github = FakeGithub::start(GithubState::with_job_check(JOB_CHECK_RUN_ID)).await;
     let job = RunnerJob::new(&github.url());
     let out =
         finished(&mut job.docker_run(Stage::Main, &container("main"), &inputs(&currents))).await;
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+    let report = github
+        .requests()
+        .iter()
+        .find(|r| {
+            r.method == "PATCH" && r.path.ends_with(&format!("/check-runs/{JOB_CHECK_RUN_ID}"))
+        })
+        .map(Recorded::json)
+        .expect("the report went into the job's check run");
+    assert!(
+        report["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Failed tests")
+    );
     let creates: Vec<Value> = github
         .requests()
         .iter()

@@ -15,6 +15,7 @@ mod fixtures;
 mod fuzz;
 mod hardening;
 mod install;
+mod placement;
 mod relay;
 mod relay_crash;
 mod render;

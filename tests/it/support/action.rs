@@ -66,8 +66,9 @@ pub fn action_metadata_at(path: &Path) -> ActionMetadata {
 impl ActionMetadata {
     /// Evaluates one `runs.args`/`runs.env` value the way the runner does: `${{ inputs.NAME }}`
     /// becomes the input's value (given, else its default, itself evaluated). Defaults may use
-    /// the `github` context, of which the tests know `github.token`. Any other expression fails
-    /// the test, so a new one cannot slip in untested.
+    /// the `github` and `job` contexts, of which the tests know `github.token` and
+    /// `job.check_run_id`. Any other expression fails the test, so a new one cannot slip in
+    /// untested.
     pub fn evaluate(&self, template: &str, given: &BTreeMap<String, String>) -> String {
         let mut out = String::new();
         let mut rest = template;
@@ -88,6 +89,9 @@ impl ActionMetadata {
     fn value_of(&self, expression: &str, given: &BTreeMap<String, String>) -> String {
         if expression == "github.token" {
             return GITHUB_TOKEN.to_owned();
+        }
+        if expression == "job.check_run_id" {
+            return JOB_CHECK_RUN_ID.to_string();
         }
         let Some(name) = expression.strip_prefix("inputs.") else {
             panic!("the runner emulation does not know the expression `{expression}`");
@@ -120,6 +124,9 @@ impl ActionMetadata {
             .collect()
     }
 }
+
+/// The emulated job's own check run id (`job.check_run_id`); the fake GitHub knows it.
+pub const JOB_CHECK_RUN_ID: u64 = 4242;
 
 /// The stages of a Docker action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -208,6 +208,21 @@ pub struct GithubState {
     pub latency: Duration,
     /// Requests GitHub would have rejected, with the reason; tests assert it stays empty.
     pub rejected: Vec<String>,
+    /// Check runs that Actions created (the jobs' own): their status and conclusion cannot be
+    /// changed with a GITHUB_TOKEN, only their output.
+    pub job_checks: Vec<u64>,
+}
+
+impl GithubState {
+    /// A GitHub that knows the job's own check run `id`, as Actions creates one per job.
+    pub fn with_job_check(id: u64) -> Self {
+        let mut state = Self {
+            job_checks: vec![id],
+            ..Self::default()
+        };
+        state.annotations.insert(id, Vec::new());
+        state
+    }
 }
 
 /// A fake GitHub REST API that validates check-run requests.
@@ -310,6 +325,15 @@ async fn github_handler(
             };
             if !s.annotations.contains_key(&id) {
                 return reject(&mut s, 404, "Not Found");
+            }
+            if s.job_checks.contains(&id)
+                && (body.get("status").is_some() || body.get("conclusion").is_some())
+            {
+                return reject(
+                    &mut s,
+                    403,
+                    "GITHUB_TOKEN cannot change the status or conclusion of a check run Actions created",
+                );
             }
             if let Err(reason) = validate_check_run(&body, false) {
                 return reject(&mut s, 422, &reason);
