@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Report(args) => action::report(args.into_config()?).await,
             Command::Cancel(args) => action::cancel(args.into_config()?).await,
             Command::Relay(args) => currents_bridge::relay::run(args.into_config()?).await,
+            Command::Run(args) => action::run(args.into_config()?).await,
             Command::Noop => Ok(Exit::Success),
         }
     });

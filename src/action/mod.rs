@@ -6,7 +6,9 @@
 
 mod cancel;
 mod report;
+mod run;
 mod signal;
 
 pub use cancel::cancel;
 pub use report::report;
+pub use run::run;

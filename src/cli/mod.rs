@@ -10,6 +10,7 @@
 mod cancel;
 mod relay;
 mod report;
+mod run;
 mod values;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub use report::{
     DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, Publish, ReportArgs, ReportConfig, ReportInput,
     ShaSources,
 };
+pub use run::{RunAction, RunArgs, RunCommand, RunConfig};
 pub use values::ConfigError;
 
 /// The default Currents API.
@@ -58,6 +60,8 @@ pub enum Command {
     Cancel(Box<CancelArgs>),
     /// Receive GitHub workflow webhooks and cancel the Currents runs of cancelled workflows.
     Relay(Box<RelayArgs>),
+    /// Get, cancel or delete one Currents run.
+    Run(Box<RunArgs>),
     /// Do nothing. The action's pre step runs it so that its post step is always registered.
     #[command(hide = true)]
     Noop,

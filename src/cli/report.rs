@@ -158,6 +158,22 @@ pub struct ReportConfig {
     pub runtime: Runtime,
 }
 
+/// `--fetch-concurrency`: instance fetches in flight at once.
+pub(super) fn fetch_concurrency(value: Option<String>) -> Result<usize, ConfigError> {
+    match set(value) {
+        None => Ok(DEFAULT_FETCH_CONCURRENCY),
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "--fetch-concurrency must be a number from 1 to 64, not {n:?}"
+                ))
+            }),
+    }
+}
+
 impl ReportArgs {
     pub fn into_config(self) -> Result<ReportConfig, ConfigError> {
         let dry_run = self.currents.dry_run()?;
@@ -257,18 +273,7 @@ impl ReportArgs {
             }
         };
 
-        let fetch_concurrency = match set(self.fetch_concurrency.clone()) {
-            None => DEFAULT_FETCH_CONCURRENCY,
-            Some(n) => n
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "--fetch-concurrency must be a number from 1 to 64, not {n:?}"
-                    ))
-                })?,
-        };
+        let fetch_concurrency = fetch_concurrency(self.fetch_concurrency.clone())?;
 
         Ok(ReportConfig {
             source,

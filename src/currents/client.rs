@@ -78,6 +78,15 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// How a delete ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// 200: deleted now.
+    Deleted,
+    /// 404: no such run (deleted before, or never there).
+    AlreadyGone,
+}
+
 impl CancelOutcome {
     /// The `outcome` step output.
     pub fn as_str(&self) -> &'static str {
@@ -189,6 +198,70 @@ impl CurrentsClient {
                     .with_retry_after(retry_after),
             ),
         }
+    }
+
+    /// `GET /runs/{runId}`, with the body exactly as Currents sent it (checked to be a run).
+    pub async fn get_run_as_sent(&self, run_id: &RunId) -> Result<(Run, Vec<u8>), CurrentsError> {
+        let call = "GET /runs/{runId}";
+        let bytes = self
+            .get_bytes(call, self.url(&["runs", run_id.as_str()]))
+            .await?;
+        let run = serde_json::from_slice::<Envelope<Run>>(&bytes)
+            .map(|e| e.data)
+            .map_err(|e| CurrentsError::Decode {
+                call: call.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok((run, bytes))
+    }
+
+    /// `DELETE /runs/{runId}`. 404 is an outcome (it is gone already); 401 and 403 say a
+    /// Read & Write key is needed.
+    pub async fn delete_run(&self, run_id: &RunId) -> Result<DeleteOutcome, CurrentsError> {
+        let call = "DELETE /runs/{runId}";
+        let url = self.url(&["runs", run_id.as_str()]);
+        let response = self
+            .retry
+            .send(Idempotency::Idempotent, call, || {
+                self.request(Method::DELETE, url.clone())
+            })
+            .await
+            .map_err(|e| CurrentsError::transport(call, e))?;
+        let answer = http::read(response)
+            .await
+            .map_err(|e| CurrentsError::read(call, e))?;
+        match answer.status {
+            s if s.is_success() => Ok(DeleteOutcome::Deleted),
+            StatusCode::NOT_FOUND => Ok(DeleteOutcome::AlreadyGone),
+            other => Err(CurrentsError::from_status(
+                call,
+                other,
+                &answer.body,
+                READ_WRITE_HINT,
+            )),
+        }
+    }
+
+    async fn get_bytes(&self, call: &str, url: Url) -> Result<Vec<u8>, CurrentsError> {
+        let response = self
+            .retry
+            .send(Idempotency::Idempotent, call, || {
+                self.request(Method::GET, url.clone())
+            })
+            .await
+            .map_err(|e| CurrentsError::transport(call, e))?;
+        let answer = http::read(response)
+            .await
+            .map_err(|e| CurrentsError::read(call, e))?;
+        if !answer.status.is_success() {
+            return Err(CurrentsError::from_status(
+                call,
+                answer.status,
+                &answer.body,
+                READ_HINT,
+            ));
+        }
+        Ok(answer.body)
     }
 
     async fn get_json<T: DeserializeOwned>(

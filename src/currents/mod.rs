@@ -9,7 +9,9 @@ pub mod models;
 mod source;
 mod wait;
 
-pub use client::{CancelOutcome, CancelTarget, CurrentsClient, CurrentsConfig, GithubRunCancel};
+pub use client::{
+    CancelOutcome, CancelTarget, CurrentsClient, CurrentsConfig, DeleteOutcome, GithubRunCancel,
+};
 pub use error::CurrentsError;
 pub use models::{Instance, InstanceId, ProjectId, Run, RunId};
 pub use source::{DirSource, RunSource, SourceError};

@@ -20,4 +20,5 @@ mod relay;
 mod relay_crash;
 mod render;
 mod report;
+mod run_command;
 mod store;

@@ -126,6 +126,8 @@ pub struct CurrentsState {
     pub runs: HashMap<String, Script>,
     pub instances: HashMap<String, Script>,
     pub cancel: Script,
+    /// `DELETE /runs/{id}`.
+    pub delete: Script,
     pub latency: Duration,
     pub requests: Vec<Recorded>,
 }
@@ -179,6 +181,7 @@ async fn currents_handler(
                 s.cancel.next()
             }
             ("GET", ["runs", id]) => s.runs.get_mut(*id).and_then(Script::next),
+            ("DELETE", ["runs", _]) => s.delete.next(),
             ("GET", ["instances", id]) => s.instances.get_mut(*id).and_then(Script::next),
             _ => None,
         };
@@ -543,6 +546,7 @@ impl Workflow {
             ("CURRENTS_PROJECT_ID", "Xk9Pq2".into()),
             ("CURRENTS_POLL_INTERVAL", "50ms".into()),
             ("CURRENTS_WAIT_TIMEOUT", "20s".into()),
+            ("GITHUB_ACTIONS", "true".into()),
             ("GITHUB_REPOSITORY", "acme/webapp".into()),
             ("GITHUB_RUN_ID", "9876543210".into()),
             ("GITHUB_RUN_ATTEMPT", "1".into()),
