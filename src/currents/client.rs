@@ -206,12 +206,7 @@ impl CurrentsClient {
         let bytes = self
             .get_bytes(call, self.url(&["runs", run_id.as_str()]))
             .await?;
-        let run = serde_json::from_slice::<Envelope<Run>>(&bytes)
-            .map(|e| e.data)
-            .map_err(|e| CurrentsError::Decode {
-                call: call.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let run = decode::<Run>(call, &bytes)?;
         Ok((run, bytes))
     }
 
@@ -269,29 +264,7 @@ impl CurrentsClient {
         call: &str,
         url: Url,
     ) -> Result<T, CurrentsError> {
-        let response = self
-            .retry
-            .send(Idempotency::Idempotent, call, || {
-                self.request(Method::GET, url.clone())
-            })
-            .await
-            .map_err(|e| CurrentsError::transport(call, e))?;
-        let http::Answer {
-            status,
-            body: bytes,
-            ..
-        } = http::read(response)
-            .await
-            .map_err(|e| CurrentsError::read(call, e))?;
-        if !status.is_success() {
-            return Err(CurrentsError::from_status(call, status, &bytes, READ_HINT));
-        }
-        serde_json::from_slice::<Envelope<T>>(&bytes)
-            .map(|e| e.data)
-            .map_err(|e| CurrentsError::Decode {
-                call: call.to_owned(),
-                reason: e.to_string(),
-            })
+        decode(call, &self.get_bytes(call, url).await?)
     }
 
     fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
@@ -305,4 +278,14 @@ impl CurrentsClient {
     fn url(&self, segments: &[&str]) -> Url {
         http::endpoint(&self.api_url, segments)
     }
+}
+
+/// The `data` of a success envelope.
+fn decode<T: DeserializeOwned>(call: &str, bytes: &[u8]) -> Result<T, CurrentsError> {
+    serde_json::from_slice::<Envelope<T>>(bytes)
+        .map(|e| e.data)
+        .map_err(|e| CurrentsError::Decode {
+            call: call.to_owned(),
+            reason: e.to_string(),
+        })
 }

@@ -23,6 +23,14 @@ use tower::ServiceExt;
 use crate::support::relay_process::*;
 use crate::support::*;
 
+/// Sends `request` through the relay's router; the status and body text.
+async fn through_router(state: &AppState, request: Request<Body>) -> (StatusCode, String) {
+    let response = relay::router(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Reads until the server closes the connection; `None` if it is still open after `limit`.
 async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
     let mut seen = Vec::new();
@@ -512,13 +520,8 @@ async fn dead_jobs_are_requeued_by_news_and_long_ids_are_refused() {
                 .headers_mut()
                 .insert("x-github-hook-id", hook.parse().unwrap());
         }
-        let router = relay::router(state.clone());
-        async move {
-            let response = router.oneshot(request).await.unwrap();
-            let status = response.status();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            (status, String::from_utf8_lossy(&body).into_owned())
-        }
+        let state = state.clone();
+        async move { through_router(&state, request).await }
     };
     let body = cancelled_job("acme/webapp", 5, 1).to_string();
     assert_eq!(send("first", None, body.clone()).await.1, "cancel queued");
@@ -709,13 +712,8 @@ async fn admin_auth_comes_first_and_failures_are_rate_limited() {
             request = request.header("authorization", auth);
         }
         let request = request.body(Body::empty()).unwrap();
-        let router = relay::router(state.clone());
-        async move {
-            let response = router.oneshot(request).await.unwrap();
-            let status = response.status();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            (status, String::from_utf8_lossy(&body).into_owned())
-        }
+        let state = state.clone();
+        async move { through_router(&state, request).await }
     };
     let (status, body) = send("/admin/jobs?limit=abc", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
