@@ -35,6 +35,7 @@ const MAX_H2_STREAMS: u32 = 32;
 
 /// File descriptors kept for everything but client connections: the listeners, the database,
 /// outbound calls to Currents, logs.
+#[cfg(unix)]
 const RESERVED_FDS: u64 = 64;
 
 /// How long a refused connection gets to read its 503.
