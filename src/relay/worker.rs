@@ -157,15 +157,14 @@ impl Worker {
     async fn process(&self, claimed: Claimed) {
         let inner = &self.inner;
         let job = &claimed.job;
-        let ci_build_id = match (u64::try_from(job.run_id), u32::try_from(job.run_attempt)) {
-            (Ok(id), Ok(attempt)) => github_ci_build_id(
-                &job.repository,
-                GithubRunId::new(id),
-                RunAttempt::new(attempt),
-            )
-            .to_string(),
-            _ => String::new(),
+        // The webhook route refuses ids below 1, so these fit; a row edited by hand may not.
+        let github_run = match (u64::try_from(job.run_id), u32::try_from(job.run_attempt)) {
+            (Ok(id), Ok(attempt)) => Some((GithubRunId::new(id), RunAttempt::new(attempt))),
+            _ => None,
         };
+        let ci_build_id = github_run
+            .map(|(id, attempt)| github_ci_build_id(&job.repository, id, attempt).to_string())
+            .unwrap_or_default();
         let span = tracing::info_span!(
             "cancel",
             job = job.id.get(),
@@ -192,9 +191,7 @@ impl Worker {
                 .await;
                 return;
             };
-            let (Ok(run_id), Ok(attempt)) =
-                (u64::try_from(job.run_id), u32::try_from(job.run_attempt))
-            else {
+            let Some((run_id, attempt)) = github_run else {
                 self.finish(
                     &claimed,
                     JobOutcome::Rejected,
@@ -204,8 +201,8 @@ impl Worker {
                 return;
             };
             let target = CancelTarget::GithubRun(GithubRunCancel {
-                run_id: GithubRunId::new(run_id),
-                attempt: RunAttempt::new(attempt),
+                run_id,
+                attempt,
                 project_id: inner.config.project_id.clone(),
                 ci_build_id: None,
             });
