@@ -65,6 +65,8 @@ pub struct Answer {
     pub status: StatusCode,
     /// The server's `Retry-After`, for callers that schedule their own retries.
     pub retry_after: Option<Duration>,
+    /// The `rel="next"` target of a `Link` header (RFC 8288), for paginated lists.
+    pub next_page: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -81,6 +83,11 @@ pub enum ReadError {
 pub async fn read(mut response: reqwest::Response) -> Result<Answer, ReadError> {
     let status = response.status();
     let retry_after = crate::retry::retry_after(response.headers(), SystemTime::now());
+    let next_page = response
+        .headers()
+        .get(reqwest::header::LINK)
+        .and_then(|v| v.to_str().ok())
+        .and_then(next_link);
     if response
         .content_length()
         .is_some_and(|length| length > MAX_BODY_BYTES as u64)
@@ -101,7 +108,21 @@ pub async fn read(mut response: reqwest::Response) -> Result<Answer, ReadError> 
     Ok(Answer {
         status,
         retry_after,
+        next_page,
         body,
+    })
+}
+
+/// The `rel="next"` URL of a `Link` header: `<https://…?cursor=x>; rel="next", <…>; rel="prev"`.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().split_once(';')?;
+        let is_next = params.split(';').any(|param| {
+            let param = param.trim().replace(' ', "");
+            param == "rel=\"next\"" || param == "rel=next"
+        });
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_owned())
     })
 }
 
@@ -164,5 +185,16 @@ mod tests {
     fn one_line_folds_breaks_and_cuts() {
         assert_eq!(one_line("a\n\r\tb  c", 10), "a b c");
         assert_eq!(one_line("ééééé", 3), "ééé");
+    }
+
+    #[test]
+    fn link_headers_give_the_next_page() {
+        let github = r#"<https://api.github.com/app/hook/deliveries?per_page=2&cursor=v1_13>; rel="next", <https://api.github.com/app/hook/deliveries?per_page=2>; rel="prev""#;
+        assert_eq!(
+            next_link(github).as_deref(),
+            Some("https://api.github.com/app/hook/deliveries?per_page=2&cursor=v1_13")
+        );
+        assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
     }
 }

@@ -181,6 +181,7 @@ impl CurrentsClient {
             status,
             retry_after,
             body: bytes,
+            ..
         } = http::read(response)
             .await
             .map_err(|e| CurrentsError::read(call, e))?;

@@ -8,6 +8,7 @@ use std::fmt;
 
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -137,14 +138,15 @@ pub struct NewCheckRun<'a> {
     pub output: CheckRunOutput<'a>,
 }
 
+/// `PATCH /repos/{owner}/{repo}/check-runs/{id}`: what is `None` is left as it is.
 #[derive(Debug, Clone, Serialize)]
-struct CheckRunUpdate<'a> {
+pub struct CheckRunUpdate<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    conclusion: Option<CheckConclusion>,
+    pub conclusion: Option<CheckConclusion>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<CheckStatus>,
+    pub status: Option<CheckStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    output: Option<CheckRunOutput<'a>>,
+    pub output: Option<CheckRunOutput<'a>>,
 }
 
 /// The fields of GitHub's answer that we use.
@@ -153,6 +155,8 @@ pub struct CheckRun {
     pub id: CheckRunId,
     #[serde(default)]
     pub html_url: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 /// A failed GitHub call.
@@ -179,6 +183,24 @@ pub enum GithubError {
     Transport { call: String, reason: String },
     #[error("GitHub {call} sent a body that could not be read: {reason}")]
     Decode { call: String, reason: String },
+}
+
+impl GithubError {
+    /// The HTTP status GitHub answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::NoPermission { status, .. } | Self::Status { status, .. } => Some(*status),
+            Self::Transport { .. } | Self::Decode { .. } => None,
+        }
+    }
+
+    /// Worth trying again later: no answer, a rate limit, or a server error.
+    pub fn is_transient(&self) -> bool {
+        match self.status() {
+            None => matches!(self, Self::Transport { .. }),
+            Some(status) => status == 429 || status >= 500,
+        }
+    }
 }
 
 /// The GitHub REST API, for check runs.
@@ -311,15 +333,34 @@ impl GithubClient {
         url: Url,
         body: &T,
     ) -> Result<CheckRun, GithubError> {
+        self.call(call, method, url, Some(body), Idempotency::NotIdempotent)
+            .await
+            .map(|(check, _)| check)
+    }
+
+    /// One call with this client's token: the answer's JSON and the next page's URL, if any.
+    /// Failures map to [`GithubError`]; 403 and 404 to `NoPermission`.
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        call: &str,
+        method: Method,
+        url: Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+        idempotency: Idempotency,
+    ) -> Result<(T, Option<String>), GithubError> {
         let response = self
             .retry
-            .send(Idempotency::NotIdempotent, call, || {
-                self.http
+            .send(idempotency, call, || {
+                let request = self
+                    .http
                     .request(method.clone(), url.clone())
                     .bearer_auth(self.token.expose_secret())
                     .header(reqwest::header::ACCEPT, ACCEPT)
-                    .header("X-GitHub-Api-Version", "2022-11-28")
-                    .json(body)
+                    .header("X-GitHub-Api-Version", "2022-11-28");
+                match body {
+                    Some(body) => request.json(body),
+                    None => request,
+                }
             })
             .await
             .map_err(|e| GithubError::Transport {
@@ -329,6 +370,7 @@ impl GithubClient {
         let http::Answer {
             status,
             body: bytes,
+            next_page,
             ..
         } = http::read(response).await.map_err(|e| match e {
             http::ReadError::Transport(reason) => GithubError::Transport {
@@ -355,14 +397,91 @@ impl GithubClient {
                 },
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| GithubError::Decode {
+        // `POST …/attempts` answers 202 with an empty or unrelated body.
+        let bytes = if bytes.is_empty() { b"null".to_vec() } else { bytes };
+        let value = serde_json::from_slice(&bytes).map_err(|e| GithubError::Decode {
             call: call.to_owned(),
             reason: e.to_string(),
-        })
+        })?;
+        Ok((value, next_page))
     }
 
-    fn url(&self, segments: &[&str]) -> Url {
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
         http::endpoint(&self.api_url, segments)
+    }
+
+    /// The same client with another token (an App's JWT or installation token).
+    pub(crate) fn with_token(&self, token: SecretString) -> Self {
+        Self {
+            token,
+            ..self.clone()
+        }
+    }
+
+    /// Creates a check run in one call: at most [`ANNOTATIONS_PER_REQUEST`] annotations.
+    pub async fn create_check_run(
+        &self,
+        repo: &Repository,
+        check: &NewCheckRun<'_>,
+    ) -> Result<CheckRun, GithubError> {
+        let url = self.url(&["repos", &repo.owner, &repo.name, "check-runs"]);
+        self.send(
+            "POST /repos/{owner}/{repo}/check-runs",
+            Method::POST,
+            url,
+            check,
+        )
+        .await
+    }
+
+    /// Updates a check run in one call; annotations in `update` are appended.
+    pub async fn update_check_run(
+        &self,
+        repo: &Repository,
+        id: CheckRunId,
+        update: &CheckRunUpdate<'_>,
+    ) -> Result<CheckRun, GithubError> {
+        self.update(repo, id, update).await
+    }
+
+    /// The check run named `name` on `head_sha` whose `external_id` is `external_id`, if one
+    /// exists: how a retry finds the check run an interrupted attempt created.
+    pub async fn find_check_run(
+        &self,
+        repo: &Repository,
+        head_sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<CheckRun>, GithubError> {
+        #[derive(Deserialize)]
+        struct Listed {
+            check_runs: Vec<CheckRun>,
+        }
+        let mut url = self.url(&[
+            "repos",
+            &repo.owner,
+            &repo.name,
+            "commits",
+            head_sha,
+            "check-runs",
+        ]);
+        url.query_pairs_mut()
+            .append_pair("check_name", name)
+            .append_pair("filter", "all")
+            .append_pair("per_page", "100");
+        let (listed, _): (Listed, _) = self
+            .call(
+                "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
+                Method::GET,
+                url,
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(listed
+            .check_runs
+            .into_iter()
+            .find(|check| check.external_id.as_deref() == Some(external_id)))
     }
 }
 

@@ -1,11 +1,13 @@
-//! The GitHub side: the Checks API, the Actions runtime (outputs, job summary, workflow
+//! The GitHub side: the Checks API, acting as a GitHub App, the Actions runtime (outputs, job summary, workflow
 //! commands) and the event that triggered the workflow.
 
+pub mod app;
 mod checks;
 pub mod event;
 pub mod runtime;
 
 pub use checks::{
-    CheckConclusion, CheckRun, CheckRunId, CheckRunOutput, CheckStatus, GithubClient, GithubConfig,
+    ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRun, CheckRunId, CheckRunOutput, CheckRunUpdate,
+    CheckStatus, GithubClient, GithubConfig,
     GithubError, NewCheckRun, Repository,
 };

@@ -110,11 +110,11 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             checked(
                 event,
                 e.action,
-                NewJob {
-                    repository: e.repository.full_name,
-                    run_id: e.workflow_job.run_id,
-                    run_attempt: e.workflow_job.run_attempt,
-                },
+                NewJob::cancel(
+                    e.repository.full_name,
+                    e.workflow_job.run_id,
+                    e.workflow_job.run_attempt,
+                ),
             )
         }
         "workflow_run" => {
@@ -127,11 +127,11 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             checked(
                 event,
                 e.action,
-                NewJob {
-                    repository: e.repository.full_name,
-                    run_id: e.workflow_run.id,
-                    run_attempt: e.workflow_run.run_attempt,
-                },
+                NewJob::cancel(
+                    e.repository.full_name,
+                    e.workflow_run.id,
+                    e.workflow_run.run_attempt,
+                ),
             )
         }
         _ => {
@@ -171,11 +171,7 @@ mod tests {
             parsed,
             Parsed::Cancel {
                 action: "completed".into(),
-                job: NewJob {
-                    repository: "acme/webapp".into(),
-                    run_id: 42,
-                    run_attempt: 2
-                }
+                job: NewJob::cancel("acme/webapp", 42, 2)
             }
         );
     }

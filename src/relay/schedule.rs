@@ -194,7 +194,9 @@ mod tests {
         Claimed {
             job: Job {
                 id: JobId::new(1),
+                kind: crate::store::JobKind::Cancel,
                 dedupe_key: "a/b#1#1".into(),
+                payload: None,
                 repository: "a/b".into(),
                 run_id: 1,
                 run_attempt: 1,

@@ -19,8 +19,8 @@ use std::time::Duration;
 use sqlx::AssertSqlSafe;
 
 pub use model::{
-    Claimed, DeliveryId, HookId, Job, JobId, JobOutcome, JobState, MAX_ID_BYTES, NewDelivery,
-    NewJob, Pruned, QueueStats, Recorded, Requeue,
+    CheckRecord, Claimed, DeliveryId, HookId, Job, JobId, JobKind, JobOutcome, JobState,
+    MAX_ID_BYTES, NewCheckJob, NewDelivery, NewJob, Pruned, QueueStats, Recorded, Requeue,
 };
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
@@ -69,7 +69,7 @@ enum Backend {
 }
 
 // The job columns every query returns.
-const JOB_COLUMNS: &str = "id, dedupe_key, repository, run_id, run_attempt, delivery_id, state, outcome, attempts, \
+const JOB_COLUMNS: &str = "id, kind, dedupe_key, payload, repository, run_id, run_attempt, delivery_id, state, outcome, attempts, \
      next_run_at, lease_owner, lease_until, last_error, created_at, updated_at";
 
 /// The queries, with the backend's clock expression (`{now}`) and claim lock filled in. They
@@ -92,6 +92,15 @@ pub(crate) struct Queries {
     oldest_pending: Arc<str>,
     prune_deliveries: Arc<str>,
     prune_jobs: Arc<str>,
+    prune_check_runs: Arc<str>,
+    check_insert: Arc<str>,
+    check_lock: Arc<str>,
+    check_save: Arc<str>,
+    check_unlock: Arc<str>,
+    sweep_insert: Arc<str>,
+    sweep_lock: Arc<str>,
+    sweep_done: Arc<str>,
+    has_delivery: Arc<str>,
 }
 
 impl Queries {
@@ -109,8 +118,8 @@ impl Queries {
                  ON CONFLICT (hook_id, delivery_id) DO NOTHING RETURNING id",
             ),
             insert_job: q(
-                "INSERT INTO jobs (dedupe_key, repository, run_id, run_attempt, delivery_id, state, attempts, next_run_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, {now}, {now}, {now}) \
+                "INSERT INTO jobs (dedupe_key, repository, run_id, run_attempt, delivery_id, kind, payload, state, attempts, next_run_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, {now}, {now}, {now}) \
                  ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
             ),
             requeue_dead_by_key: q(
@@ -158,6 +167,37 @@ impl Queries {
                  (SELECT id FROM deliveries WHERE received_at < {now} - $1 ORDER BY id LIMIT $2)"),
             prune_jobs: q("DELETE FROM jobs WHERE id IN \
                  (SELECT id FROM jobs WHERE state IN ('done', 'dry') AND updated_at < {now} - $1 ORDER BY id LIMIT $2)"),
+            prune_check_runs: q("DELETE FROM check_runs WHERE currents_run_id IN \
+                 (SELECT currents_run_id FROM check_runs WHERE updated_at < {now} - $1 ORDER BY updated_at LIMIT $2)"),
+            check_insert: q(
+                "INSERT INTO check_runs (currents_run_id, repository, head_sha, annotations_sent, updated_at) \
+                 VALUES ($1, $2, $3, 0, {now}) ON CONFLICT (currents_run_id) DO NOTHING",
+            ),
+            check_lock: q(
+                "UPDATE check_runs SET lease_owner = $2, lease_until = {now} + $3, updated_at = {now} \
+                 WHERE currents_run_id = $1 AND (lease_owner IS NULL OR lease_until < {now} OR lease_owner = $2) \
+                 RETURNING check_run_id, annotations_sent, completed_at",
+            ),
+            check_save: q(
+                "UPDATE check_runs SET check_run_id = $3, annotations_sent = $4, \
+                 completed_at = CASE WHEN $5 THEN {now} ELSE completed_at END, updated_at = {now} \
+                 WHERE currents_run_id = $1 AND lease_owner = $2",
+            ),
+            check_unlock: q(
+                "UPDATE check_runs SET lease_owner = NULL, lease_until = NULL, updated_at = {now} \
+                 WHERE currents_run_id = $1 AND lease_owner = $2",
+            ),
+            sweep_insert: q("INSERT INTO sweeps (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"),
+            sweep_lock: q(
+                "UPDATE sweeps SET lease_owner = $2, lease_until = {now} + $3 \
+                 WHERE name = $1 AND (lease_owner IS NULL OR lease_until < {now} OR lease_owner = $2) \
+                 RETURNING swept_at, {now}",
+            ),
+            sweep_done: q(
+                "UPDATE sweeps SET swept_at = $3, lease_owner = NULL, lease_until = NULL \
+                 WHERE name = $1 AND lease_owner = $2",
+            ),
+            has_delivery: q("SELECT COUNT(*) FROM deliveries WHERE delivery_id = $1"),
         }
     }
 }
@@ -205,6 +245,8 @@ macro_rules! record_one {
                     .bind(job.run_id)
                     .bind(job.run_attempt)
                     .bind(delivery.delivery_id.as_str())
+                    .bind(job.kind().as_str())
+                    .bind(job.check.as_ref().map(|c| c.payload.as_str()))
                     .fetch_optional(&mut *$tx)
                     .await?;
             if let Some(id) = created {
@@ -481,6 +523,7 @@ impl Store {
         for (query, count) in [
             (&self.queries.prune_deliveries, &mut pruned.deliveries),
             (&self.queries.prune_jobs, &mut pruned.jobs),
+            (&self.queries.prune_check_runs, &mut pruned.check_runs),
         ] {
             loop {
                 let deleted = with_pool!(self, pool => {
@@ -500,6 +543,118 @@ impl Store {
             }
         }
         Ok(pruned)
+    }
+
+    /// Takes the lease on Currents run `run`'s check record for `owner` (creating the record
+    /// for `repository` and `head_sha` if it is new) and returns what it holds; `None` while
+    /// another owner's lease is live. One job per run works on its check run at a time.
+    pub async fn lock_check(
+        &self,
+        run: &str,
+        repository: &str,
+        head_sha: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<CheckRecord>, StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(sql(&self.queries.check_insert))
+                .bind(run)
+                .bind(repository)
+                .bind(head_sha)
+                .execute(pool)
+                .await?;
+            Ok(sqlx::query_as::<_, CheckRecord>(sql(&self.queries.check_lock))
+                .bind(run)
+                .bind(owner)
+                .bind(millis(lease))
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// Records, under `owner`'s lease, what GitHub has accepted for run `run`'s check run.
+    /// `false` when the lease was lost.
+    pub async fn save_check(
+        &self,
+        run: &str,
+        owner: &str,
+        record: &CheckRecord,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(sql(&self.queries.check_save))
+                .bind(run)
+                .bind(owner)
+                .bind(record.check_run_id)
+                .bind(record.annotations_sent)
+                .bind(record.completed_at.is_some())
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Gives up `owner`'s lease on run `run`'s check record.
+    pub async fn unlock_check(&self, run: &str, owner: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(sql(&self.queries.check_unlock))
+                .bind(run)
+                .bind(owner)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Takes the lease on sweep `name` for `owner`: `None` while another replica sweeps, else
+    /// when the last complete sweep started (`None` before the first) and the database's now,
+    /// both in epoch milliseconds.
+    pub async fn lock_sweep(
+        &self,
+        name: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<(Option<i64>, i64)>, StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(sql(&self.queries.sweep_insert))
+                .bind(name)
+                .execute(pool)
+                .await?;
+            Ok(sqlx::query_as::<_, (Option<i64>, i64)>(sql(&self.queries.sweep_lock))
+                .bind(name)
+                .bind(owner)
+                .bind(millis(lease))
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// Ends `owner`'s sweep `name`, recording that it covered everything up to `swept_at`.
+    pub async fn finish_sweep(
+        &self,
+        name: &str,
+        owner: &str,
+        swept_at: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(sql(&self.queries.sweep_done))
+                .bind(name)
+                .bind(owner)
+                .bind(swept_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Whether a delivery with this GUID was ever stored, from any hook.
+    pub async fn has_delivery(&self, guid: &str) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let count: i64 = sqlx::query_scalar(sql(&self.queries.has_delivery))
+                .bind(guid)
+                .fetch_one(pool)
+                .await?;
+            Ok(count > 0)
+        })
     }
 
     /// Whether the database answers, on the read pool.

@@ -121,28 +121,67 @@ impl fmt::Display for JobState {
     }
 }
 
-// Stored as text on both databases.
-impl<DB: sqlx::Database> sqlx::Type<DB> for JobState
-where
-    String: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as sqlx::Type<DB>>::type_info()
-    }
+/// Stores a type with `as_str` and `FromStr` as text on both databases.
+macro_rules! text_column {
+    ($name:ty) => {
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
 
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as sqlx::Type<DB>>::compatible(ty)
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<String as sqlx::Decode<DB>>::decode(value)?.parse()?)
+            }
+        }
+    };
+}
+
+text_column!(JobState);
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// Cancel the Currents run of a cancelled workflow run (GitHub's webhooks).
+    Cancel,
+    /// Bring a Currents run's check run up to date (Currents' webhooks, App mode).
+    Check,
+}
+
+impl JobKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Check => "check",
+        }
     }
 }
 
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for JobState
-where
-    String: sqlx::Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        Ok(<String as sqlx::Decode<DB>>::decode(value)?.parse()?)
+impl FromStr for JobKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cancel" => Ok(Self::Cancel),
+            "check" => Ok(Self::Check),
+            other => Err(format!("unknown job kind {other:?}")),
+        }
     }
 }
+
+text_column!(JobKind);
 
 /// How a job ended. One spelling ([`JobOutcome::label`]) for the database, the admin API,
 /// the metrics and the logs.
@@ -160,6 +199,12 @@ pub enum JobOutcome {
     GaveUp,
     /// Currents refused the cancel (401, 403 after retries, other 4xx), or no key is set.
     Rejected,
+    /// A check job made or updated an in-progress check run.
+    CheckInProgress,
+    /// A check job completed the run's check run (or found it completed).
+    CheckCompleted,
+    /// The GitHub App is not installed on the run's repository.
+    NotInstalled,
 }
 
 impl JobOutcome {
@@ -171,24 +216,35 @@ impl JobOutcome {
             Self::DryRun => "dry-run",
             Self::GaveUp => "gave-up",
             Self::Rejected => "rejected",
+            Self::CheckInProgress => "check-in-progress",
+            Self::CheckCompleted => "check-completed",
+            Self::NotInstalled => "not-installed",
         }
     }
 
     /// The state a job with this outcome ends in.
     pub const fn state(self) -> JobState {
         match self {
-            Self::Cancelled | Self::AlreadyCancelled | Self::NotFound => JobState::Done,
+            Self::Cancelled
+            | Self::AlreadyCancelled
+            | Self::NotFound
+            | Self::CheckInProgress
+            | Self::CheckCompleted
+            | Self::NotInstalled => JobState::Done,
             Self::DryRun => JobState::Dry,
             Self::GaveUp | Self::Rejected => JobState::Dead,
         }
     }
 }
 
-/// A cancel job, as stored.
+/// A job, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Job {
     pub id: JobId,
+    pub kind: JobKind,
     pub dedupe_key: String,
+    /// A check job's Currents webhook fields (JSON); `None` for a cancel.
+    pub payload: Option<String>,
     pub repository: String,
     pub run_id: i64,
     pub run_attempt: i64,
@@ -231,24 +287,76 @@ pub struct NewDelivery<'a> {
     pub body: Option<&'a [u8]>,
 }
 
-/// The workflow run a cancel job is for.
+/// A job to queue: a cancel for a workflow run, or (with `check`) a check update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
     pub repository: String,
     pub run_id: i64,
     pub run_attempt: i64,
+    pub check: Option<NewCheckJob>,
+}
+
+/// What a check job stores beyond its repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCheckJob {
+    /// Names the one event the job is for (Currents run, event, group): a second webhook with
+    /// the same key is the same job.
+    pub key: String,
+    /// The webhook's fields the worker needs, as JSON.
+    pub payload: String,
 }
 
 impl NewJob {
-    /// One job per workflow run attempt; repository names are case-insensitive on GitHub.
-    pub fn dedupe_key(&self) -> String {
-        format!(
-            "{}#{}#{}",
-            self.repository.to_ascii_lowercase(),
-            self.run_id,
-            self.run_attempt
-        )
+    /// A cancel job for a workflow run attempt.
+    pub fn cancel(repository: impl Into<String>, run_id: i64, run_attempt: i64) -> Self {
+        Self {
+            repository: repository.into(),
+            run_id,
+            run_attempt,
+            check: None,
+        }
     }
+
+    /// A check job.
+    pub fn check(repository: impl Into<String>, check: NewCheckJob) -> Self {
+        Self {
+            repository: repository.into(),
+            run_id: 0,
+            run_attempt: 0,
+            check: Some(check),
+        }
+    }
+
+    pub fn kind(&self) -> JobKind {
+        if self.check.is_some() {
+            JobKind::Check
+        } else {
+            JobKind::Cancel
+        }
+    }
+
+    /// One cancel job per workflow run attempt (repository names are case-insensitive on
+    /// GitHub); one check job per Currents event.
+    pub fn dedupe_key(&self) -> String {
+        match &self.check {
+            Some(check) => format!("check#{}", check.key),
+            None => format!(
+                "{}#{}#{}",
+                self.repository.to_ascii_lowercase(),
+                self.run_id,
+                self.run_attempt
+            ),
+        }
+    }
+}
+
+/// What the store remembers of a Currents run's check run, read under its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct CheckRecord {
+    pub check_run_id: Option<i64>,
+    /// Annotations GitHub has accepted for the check run.
+    pub annotations_sent: i64,
+    pub completed_at: Option<i64>,
 }
 
 /// What [`super::Store::record`] did.
@@ -292,4 +400,5 @@ pub enum Requeue {
 pub struct Pruned {
     pub deliveries: u64,
     pub jobs: u64,
+    pub check_runs: u64,
 }

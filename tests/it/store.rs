@@ -106,11 +106,7 @@ fn delivery(ids: &Ids) -> NewDelivery<'_> {
 }
 
 fn job(run_id: i64) -> NewJob {
-    NewJob {
-        repository: "Acme/Webapp".into(),
-        run_id,
-        run_attempt: 1,
-    }
+    NewJob::cancel("Acme/Webapp", run_id, 1)
 }
 
 /// Records a cancelled-job delivery `d{run}` for `run`.
@@ -383,7 +379,8 @@ async fn retention_prunes_only_old_finished_rows(store: Store) {
         pruned,
         Pruned {
             deliveries: 3,
-            jobs: 1
+            jobs: 1,
+            check_runs: 0,
         },
         "{backend}: all deliveries, and only the finished job"
     );

@@ -1,0 +1,401 @@
+//! Acting as a GitHub App: the App's JWT, the installation of a repository, cached installation
+//! tokens, and the App's webhook deliveries (for the relay's catch-up).
+//!
+//! On the same [`GithubClient`] (and so the same HTTP layer, proxy rules and one retry layer)
+//! as the action's token, with the `jsonwebtoken` crate for the RS256 signature. octocrab does
+//! Apps too, but its released versions ignore `HTTPS_PROXY` (XAMPPRocky/octocrab#936) and
+//! bring a second HTTP stack beside reqwest; see docs/architecture.md.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::checks::{GithubClient, GithubConfig, GithubError, Repository};
+use crate::http::Http;
+use crate::retry::{Idempotency, RetryPolicy};
+
+/// How far in the past a JWT's `iat` is set, for clock drift (GitHub's advice).
+const JWT_BACKDATE: Duration = Duration::from_secs(60);
+/// A JWT's whole lifetime from `iat`: GitHub's maximum is 10 minutes.
+const JWT_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// An installation token is renewed this long before GitHub says it expires (an hour after it
+/// was issued), so that no call starts with a token about to lapse.
+const TOKEN_RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+/// A GitHub App's id (the JWT's issuer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AppId(u64);
+
+impl AppId {
+    pub const fn new(id: u64) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An installation of the App on an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InstallationId(u64);
+
+impl InstallationId {
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// The App's id and PEM private key.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub app_id: AppId,
+    /// The PEM text; never logged.
+    pub private_key: SecretString,
+}
+
+/// A failed App call.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The App is not installed on the repository (or cannot see it): nothing to retry.
+    #[error("the GitHub App is not installed on {0}")]
+    NotInstalled(String),
+    /// The key does not parse. The text names the problem, never the key.
+    #[error(
+        "the GitHub App private key (GITHUB_APP_PRIVATE_KEY) is not a PEM RSA private key: {0}"
+    )]
+    Key(String),
+    #[error("cannot sign the GitHub App's JWT: {0}")]
+    Sign(String),
+    #[error(transparent)]
+    Github(#[from] GithubError),
+}
+
+impl AppError {
+    /// Worth trying again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Github(e) if e.is_transient())
+    }
+}
+
+/// One of the App's webhook deliveries, as `GET /app/hook/deliveries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HookDelivery {
+    pub id: u64,
+    /// `X-GitHub-Delivery`, shared by a delivery and its redeliveries.
+    pub guid: String,
+    /// RFC 3339.
+    pub delivered_at: String,
+    #[serde(default)]
+    pub status_code: u16,
+    pub event: String,
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+impl HookDelivery {
+    /// When GitHub sent it, if the timestamp parses.
+    pub fn delivered(&self) -> Option<SystemTime> {
+        humantime::parse_rfc3339_weak(self.delivered_at.trim_end_matches('Z')).ok()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CachedToken {
+    token: SecretString,
+    renew_at: SystemTime,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    /// Lower-cased `owner/name` → installation.
+    installations: HashMap<String, InstallationId>,
+    tokens: HashMap<InstallationId, CachedToken>,
+}
+
+/// The App: signs JWTs and hands out clients with installation tokens.
+#[derive(Clone)]
+pub struct GithubApp {
+    client: GithubClient,
+    app_id: AppId,
+    key: Arc<EncodingKey>,
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl fmt::Debug for GithubApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GithubApp")
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubApp {
+    /// Parses the key at once, so a bad one stops the relay at start.
+    pub fn new(
+        credentials: &AppCredentials,
+        api_url: Url,
+        retry: RetryPolicy,
+        http: &Http,
+    ) -> Result<Self, AppError> {
+        let key = EncodingKey::from_rsa_pem(credentials.private_key.expose_secret().as_bytes())
+            .map_err(|e| AppError::Key(key_problem(&e)))?;
+        let client = GithubClient::new(
+            GithubConfig {
+                api_url,
+                token: SecretString::from(String::new()),
+                retry,
+            },
+            http,
+        );
+        let app = Self {
+            client,
+            app_id: credentials.app_id,
+            key: Arc::new(key),
+            cache: Arc::default(),
+        };
+        // A key that parses may still not sign (a DSA or EC key in RSA armour).
+        app.jwt()?;
+        Ok(app)
+    }
+
+    pub fn app_id(&self) -> AppId {
+        self.app_id
+    }
+
+    /// A fresh JWT for the App's own endpoints.
+    pub fn jwt(&self) -> Result<SecretString, AppError> {
+        #[derive(Serialize)]
+        struct Claims {
+            iat: u64,
+            exp: u64,
+            iss: String,
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let iat = now.saturating_sub(JWT_BACKDATE).as_secs();
+        let claims = Claims {
+            iat,
+            exp: iat + JWT_LIFETIME.as_secs(),
+            iss: self.app_id.to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
+            .map(SecretString::from)
+            .map_err(|e| AppError::Sign(key_problem(&e)))
+    }
+
+    fn as_app(&self) -> Result<GithubClient, AppError> {
+        Ok(self.client.with_token(self.jwt()?))
+    }
+
+    /// The installation that covers `repo`.
+    pub async fn installation(&self, repo: &Repository) -> Result<InstallationId, AppError> {
+        let key = repo.to_string().to_ascii_lowercase();
+        if let Some(id) = self.lock().installations.get(&key) {
+            return Ok(*id);
+        }
+        #[derive(Deserialize)]
+        struct Installation {
+            id: InstallationId,
+        }
+        let app = self.as_app()?;
+        let url = app.url(&["repos", &repo.owner, &repo.name, "installation"]);
+        let found = app
+            .call::<Installation>(
+                "GET /repos/{owner}/{repo}/installation",
+                Method::GET,
+                url,
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await;
+        match found {
+            Ok((installation, _)) => {
+                self.lock().installations.insert(key, installation.id);
+                Ok(installation.id)
+            }
+            Err(e) if e.status() == Some(404) => Err(AppError::NotInstalled(repo.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A client acting as the App's installation on `repo`, with a cached token.
+    pub async fn client_for(&self, repo: &Repository) -> Result<GithubClient, AppError> {
+        let installation = self.installation(repo).await?;
+        let cached = self.lock().tokens.get(&installation).cloned();
+        if let Some(cached) = cached
+            && SystemTime::now() < cached.renew_at
+        {
+            return Ok(self.client.with_token(cached.token));
+        }
+        #[derive(Deserialize)]
+        struct AccessToken {
+            token: String,
+            expires_at: String,
+        }
+        let app = self.as_app()?;
+        let id = installation.get().to_string();
+        let url = app.url(&["app", "installations", &id, "access_tokens"]);
+        let (issued, _): (AccessToken, _) = app
+            .call(
+                "POST /app/installations/{id}/access_tokens",
+                Method::POST,
+                url,
+                None::<&()>,
+                // A token request creates nothing that a repeat would duplicate.
+                Idempotency::Idempotent,
+            )
+            .await?;
+        let expires = humantime::parse_rfc3339_weak(issued.expires_at.trim_end_matches('Z'))
+            .unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(60 * 60));
+        let token = SecretString::from(issued.token);
+        self.lock().tokens.insert(
+            installation,
+            CachedToken {
+                token: token.clone(),
+                renew_at: expires
+                    .checked_sub(TOKEN_RENEW_BEFORE)
+                    .unwrap_or_else(SystemTime::now),
+            },
+        );
+        Ok(self.client.with_token(token))
+    }
+
+    /// Drops the cached token for `repo` (GitHub answered 401 to it: revoked, or expired
+    /// early), so that the next [`Self::client_for`] asks for a new one.
+    pub fn forget_token(&self, repo: &Repository) {
+        let key = repo.to_string().to_ascii_lowercase();
+        let mut cache = self.lock();
+        if let Some(id) = cache.installations.remove(&key) {
+            cache.tokens.remove(&id);
+        }
+    }
+
+    /// One page of the App's webhook deliveries, newest first: the first page when `page` is
+    /// `None`, else the `next` URL a previous page gave. Returns the next page's URL too.
+    pub async fn deliveries(
+        &self,
+        page: Option<&str>,
+    ) -> Result<(Vec<HookDelivery>, Option<String>), AppError> {
+        let app = self.as_app()?;
+        let url = match page {
+            Some(next) => Url::parse(next).map_err(|e| {
+                AppError::Github(GithubError::Decode {
+                    call: "GET /app/hook/deliveries".into(),
+                    reason: format!("the next page's link is not a URL: {e}"),
+                })
+            })?,
+            None => {
+                let mut url = app.url(&["app", "hook", "deliveries"]);
+                url.query_pairs_mut().append_pair("per_page", "100");
+                url
+            }
+        };
+        Ok(app
+            .call(
+                "GET /app/hook/deliveries",
+                Method::GET,
+                url,
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await?)
+    }
+
+    /// Asks GitHub to deliver delivery `id` again.
+    pub async fn redeliver(&self, id: u64) -> Result<(), AppError> {
+        let app = self.as_app()?;
+        let url = app.url(&["app", "hook", "deliveries", &id.to_string(), "attempts"]);
+        let _: (serde_json::Value, _) = app
+            .call(
+                "POST /app/hook/deliveries/{id}/attempts",
+                Method::POST,
+                url,
+                None::<&()>,
+                Idempotency::NotIdempotent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        // The cache holds no invariant a panic could break half-way.
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// jsonwebtoken's error, by kind only: its messages never quote the key, but this keeps it so
+/// whatever a later version prints.
+fn key_problem(error: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::InvalidKeyFormat => "the key's format is not valid".into(),
+        ErrorKind::InvalidRsaKey(_) => "it is not a valid RSA key".into(),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "the key does not sign RS256".into()
+        }
+        other => format!("{other:?}")
+            .split(['(', ' '])
+            .next()
+            .unwrap_or("unknown")
+            .to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_key_is_refused_without_quoting_it() {
+        let credentials = AppCredentials {
+            app_id: AppId::new(1),
+            private_key: SecretString::from(
+                "-----BEGIN RSA PRIVATE KEY-----\nSECRETSECRET\n-----END RSA PRIVATE KEY-----\n"
+                    .to_owned(),
+            ),
+        };
+        let http = Http::new().unwrap();
+        let error = GithubApp::new(
+            &credentials,
+            "https://api.github.com".parse().unwrap(),
+            RetryPolicy::ACTION,
+            &http,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("not a PEM RSA private key"), "{error}");
+        assert!(!error.contains("SECRET"), "{error}");
+    }
+
+    #[test]
+    fn delivery_times_parse() {
+        let delivery = HookDelivery {
+            id: 1,
+            guid: "g".into(),
+            delivered_at: "2026-12-01T10:00:00Z".into(),
+            status_code: 502,
+            event: "workflow_job".into(),
+            action: Some("completed".into()),
+        };
+        let at = delivery.delivered().unwrap();
+        assert_eq!(
+            at.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_796_119_200
+        );
+    }
+}
