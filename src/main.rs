@@ -35,7 +35,21 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Report(args) => action::report(args.into_config()?).await,
             Command::Cancel(args) => action::cancel(args.into_config()?).await,
-            Command::Relay(args) => currents_bridge::relay::run(args.into_config()?).await,
+            Command::Relay(mut args) => match args.register_config() {
+                Some(config) => {
+                    let created =
+                        currents_bridge::relay::register_currents_webhook(config?).await?;
+                    println!(
+                        "Created Currents webhook {} for {}: run events now reach the relay.",
+                        currents_bridge::log_safe::LogSafe(&created.hook_id),
+                        currents_bridge::log_safe::LogSafe(
+                            created.url.as_deref().unwrap_or("the URL given")
+                        )
+                    );
+                    Ok(Exit::Success)
+                }
+                None => currents_bridge::relay::run(args.into_config()?).await,
+            },
             Command::Run(args) => action::run(args.into_config()?).await,
             Command::Noop => Ok(Exit::Success),
         }

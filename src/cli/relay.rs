@@ -2,12 +2,16 @@
 
 use std::time::Duration;
 
-use clap::Args;
-use secrecy::SecretString;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::CurrentsArgs;
-use super::values::{ConfigError, bad, parse_duration, parse_size, secret, set};
+use super::report::{DEFAULT_CHECK_NAME, DEFAULT_GITHUB_API_URL};
+use super::values::{ConfigError, bad, parse_duration, parse_size, parse_url, secret, set};
 use crate::currents::ProjectId;
+use crate::github::app::{AppCredentials, AppId};
 
 /// Defaults of the relay.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -33,6 +37,8 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 pub const MIN_RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60 + 60 * 60);
 /// Client connections served at once (lowered to fit the file-descriptor limit).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+/// How often App mode looks for GitHub deliveries that never reached the relay.
+pub const DEFAULT_CATCHUP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Args)]
 pub struct RelayArgs {
@@ -90,6 +96,162 @@ pub struct RelayArgs {
     /// Client connections served at once; more get 503 [default: 4096, or fewer to fit the fd limit]
     #[arg(long, env = "RELAY_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(subcommand)]
+    pub command: Option<RelayCommand>,
+}
+
+/// App mode: the relay as a GitHub App.
+#[derive(Args)]
+pub struct AppArgs {
+    /// The GitHub App's id; with a private key, enables App mode
+    #[arg(long, env = "GITHUB_APP_ID", value_name = "ID")]
+    pub github_app_id: Option<String>,
+    /// The App's PEM private key (the text). Never logged.
+    #[arg(
+        long,
+        env = "GITHUB_APP_PRIVATE_KEY",
+        hide_env_values = true,
+        value_name = "PEM"
+    )]
+    pub github_app_private_key: Option<String>,
+    /// Or a path to the App's PEM private key
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_FILE", value_name = "PATH")]
+    pub github_app_private_key_file: Option<PathBuf>,
+    /// GitHub's API: https://api.github.com, or https://HOST/api/v3 on GHES [default: https://api.github.com]
+    #[arg(long, env = "GITHUB_API_URL", value_name = "URL")]
+    pub github_api_url: Option<String>,
+    /// Values accepted in Currents' X-Currents-Bridge-Secret header, comma-separated, newest first; enables POST /webhooks/currents. Never logged.
+    #[arg(
+        long,
+        env = "CURRENTS_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "SECRETS"
+    )]
+    pub currents_webhook_secret: Option<String>,
+    /// How often to look for GitHub deliveries that never arrived; 0 turns it off [default: 10m]
+    #[arg(long, env = "RELAY_CATCHUP_INTERVAL", value_name = "DURATION")]
+    pub catchup_interval: Option<String>,
+    /// The check runs' name [default: Currents]
+    #[arg(long, env = "CURRENTS_CHECK_NAME", value_name = "NAME")]
+    pub check_name: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum RelayCommand {
+    /// Create the Currents webhook that sends a project's run events to this relay's
+    /// /webhooks/currents, with the secret header (App mode).
+    RegisterCurrentsWebhook(RegisterArgs),
+}
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    /// The Currents project whose runs to send
+    #[arg(long = "project-id", env = "CURRENTS_PROJECT_ID", value_name = "ID")]
+    pub project_id: Option<String>,
+    /// The relay's public https URL of the route, e.g. https://relay.example.com/webhooks/currents
+    #[arg(long, env = "CURRENTS_WEBHOOK_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// The webhook's label in Currents [default: currents-bridge]
+    #[arg(long, env = "CURRENTS_WEBHOOK_LABEL", value_name = "TEXT")]
+    pub label: Option<String>,
+}
+
+/// The validated `relay register-currents-webhook`.
+#[derive(Debug, Clone)]
+pub struct RegisterConfig {
+    pub currents: crate::currents::CurrentsConfig,
+    pub project_id: ProjectId,
+    pub url: url::Url,
+    /// Sent in `X-Currents-Bridge-Secret`: the newest of `CURRENTS_WEBHOOK_SECRET`.
+    pub secret: SecretString,
+    pub label: String,
+}
+
+impl AppArgs {
+    fn into_config(self) -> Result<Option<crate::relay::AppModeConfig>, ConfigError> {
+        let app_id = set(self.github_app_id.clone());
+        let inline = secret(self.github_app_private_key.clone());
+        let file = self
+            .github_app_private_key_file
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty());
+        let currents_secrets = secrets_of(self.currents_webhook_secret.clone());
+        let Some(app_id) = app_id else {
+            if inline.is_some() || file.is_some() {
+                return Err(bad(
+                    "a GitHub App private key is set but --github-app-id (GITHUB_APP_ID) is not",
+                ));
+            }
+            if currents_secrets.is_some() {
+                return Err(bad(
+                    "--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) needs App mode: set --github-app-id and the App's private key, so that the relay can post checks",
+                ));
+            }
+            return Ok(None);
+        };
+        let app_id = app_id
+            .parse::<u64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(AppId::new)
+            .ok_or_else(|| {
+                bad(format!(
+                    "--github-app-id (GITHUB_APP_ID) must be the App's numeric id, not {app_id:?}"
+                ))
+            })?;
+        let private_key = match (inline, file) {
+            (Some(_), Some(_)) => {
+                return Err(bad("set one of --github-app-private-key (GITHUB_APP_PRIVATE_KEY) and --github-app-private-key-file (GITHUB_APP_PRIVATE_KEY_FILE), not both"));
+            }
+            (Some(key), None) => key,
+            (None, Some(path)) => SecretString::from(std::fs::read_to_string(&path).map_err(|e| {
+                bad(format!(
+                    "cannot read --github-app-private-key-file (GITHUB_APP_PRIVATE_KEY_FILE) {}: {e}",
+                    path.display()
+                ))
+            })?),
+            (None, None) => {
+                return Err(bad("App mode needs the App's private key: set --github-app-private-key (GITHUB_APP_PRIVATE_KEY) or --github-app-private-key-file (GITHUB_APP_PRIVATE_KEY_FILE)"));
+            }
+        };
+        if !private_key.expose_secret().contains("PRIVATE KEY-----") {
+            return Err(bad(
+                "the GitHub App private key is not PEM text (-----BEGIN RSA PRIVATE KEY-----…): download it from the App's settings, Private keys",
+            ));
+        }
+        Ok(Some(crate::relay::AppModeConfig {
+            credentials: AppCredentials {
+                app_id,
+                private_key,
+            },
+            api_url: parse_url(
+                "--github-api-url (GITHUB_API_URL)",
+                self.github_api_url.clone(),
+                DEFAULT_GITHUB_API_URL,
+            )?,
+            currents_secrets,
+            catchup_interval: parse_duration(
+                "--catchup-interval (RELAY_CATCHUP_INTERVAL)",
+                self.catchup_interval.clone(),
+                DEFAULT_CATCHUP_INTERVAL,
+            )?,
+            check_name: set(self.check_name.clone())
+                .unwrap_or_else(|| DEFAULT_CHECK_NAME.to_owned()),
+        }))
+    }
+}
+
+/// Comma-separated secrets, newest first; `None` when none is set.
+fn secrets_of(raw: Option<String>) -> Option<crate::relay::WebhookSecrets> {
+    crate::relay::WebhookSecrets::new(
+        set(raw)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| SecretString::from(s.trim().to_owned()))
+            .collect(),
+    )
 }
 
 impl RelayArgs {
@@ -98,15 +260,42 @@ impl RelayArgs {
         set(self.log_format.clone()).is_some_and(|f| f.eq_ignore_ascii_case("json"))
     }
 
+    /// The validated `relay register-currents-webhook`, when that is the command.
+    pub fn register_config(&mut self) -> Option<Result<RegisterConfig, ConfigError>> {
+        let RelayCommand::RegisterCurrentsWebhook(args) = self.command.take()?;
+        Some(self.register(&args))
+    }
+
+    fn register(&self, args: &RegisterArgs) -> Result<RegisterConfig, ConfigError> {
+        let project_id = set(args.project_id.clone()).map(ProjectId::new).ok_or_else(|| {
+            bad("--project-id (CURRENTS_PROJECT_ID) is required: the project whose runs to send")
+        })?;
+        let url = parse_url("--url (CURRENTS_WEBHOOK_URL)", args.url.clone(), "")?;
+        if url.scheme() != "https"
+            && !url
+                .host_str()
+                .is_some_and(|h| h == "127.0.0.1" || h == "localhost")
+        {
+            return Err(bad(
+                "--url (CURRENTS_WEBHOOK_URL) must be https: Currents sends the secret header with every request",
+            ));
+        }
+        let secret = set(self.app.currents_webhook_secret.clone())
+            .and_then(|raw| raw.split(',').map(str::trim).find(|s| !s.is_empty()).map(str::to_owned))
+            .map(SecretString::from)
+            .ok_or_else(|| bad("--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) is required: the value Currents will send in X-Currents-Bridge-Secret"))?;
+        Ok(RegisterConfig {
+            currents: self.currents.config()?,
+            project_id,
+            url,
+            secret,
+            label: set(args.label.clone()).unwrap_or_else(|| "currents-bridge".to_owned()),
+        })
+    }
+
     pub fn into_config(self) -> Result<crate::relay::RelayConfig, ConfigError> {
-        use crate::relay::{RetrySchedule, WebhookSecrets, WorkerConfig};
-        let secrets = WebhookSecrets::new(
-            set(self.webhook_secret.clone())
-                .unwrap_or_default()
-                .split(',')
-                .map(|s| SecretString::from(s.trim().to_owned()))
-                .collect(),
-        )
+        use crate::relay::{RetrySchedule, WorkerConfig};
+        let secrets = secrets_of(self.webhook_secret.clone())
         .ok_or_else(|| bad("the relay needs a webhook secret: set --webhook-secret or GITHUB_WEBHOOK_SECRET (the secret of the GitHub webhook)"))?;
         match set(self.log_format.clone())
             .map(|f| f.to_ascii_lowercase())
@@ -120,6 +309,7 @@ impl RelayArgs {
             }
         }
         let dry_run = self.currents.dry_run()?;
+        let has_key = secret(self.currents.api_key.clone()).is_some();
         let currents = match (self.currents.config(), dry_run) {
             (Ok(config), _) => Some(config),
             (Err(_), true) => None,
@@ -212,6 +402,14 @@ impl RelayArgs {
                 schedule,
                 project_id: set(self.currents.project_id.clone()).map(ProjectId::new),
                 dry_run,
+            },
+            app: match self.app.into_config()? {
+                Some(app) if app.currents_secrets.is_some() && !has_key => {
+                    return Err(bad(
+                        "--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) needs a Currents API key (CURRENTS_API_KEY): the relay reads each run's results to post its check",
+                    ));
+                }
+                app => app,
             },
         })
     }

@@ -238,6 +238,41 @@ impl CurrentsClient {
         }
     }
 
+    /// `POST /webhooks?projectId=`: makes Currents send `events` for the project's runs to
+    /// `url`, with `headers` (a JSON object) on every request. Not retried: a repeat would make
+    /// a second webhook.
+    pub async fn create_webhook(
+        &self,
+        project: &ProjectId,
+        new: &NewWebhook<'_>,
+    ) -> Result<Webhook, CurrentsError> {
+        let call = "POST /webhooks";
+        let mut url = self.url(&["webhooks"]);
+        url.query_pairs_mut()
+            .append_pair("projectId", project.as_str());
+        let response = self
+            .retry
+            .send(Idempotency::NotIdempotent, call, || {
+                self.request(Method::POST, url.clone()).json(new)
+            })
+            .await
+            .map_err(|e| CurrentsError::transport(call, e))?;
+        let answer = http::read(response)
+            .await
+            .map_err(|e| CurrentsError::read(call, e))?;
+        if !answer.status.is_success() {
+            return Err(CurrentsError::from_status(
+                call,
+                answer.status,
+                &answer.body,
+                READ_WRITE_HINT,
+            ));
+        }
+        // The reference leaves the envelope unconfirmed: accept a bare object too.
+        decode::<Webhook>(call, &answer.body)
+            .or_else(|e| serde_json::from_slice::<Webhook>(&answer.body).map_err(|_| e))
+    }
+
     async fn get_bytes(&self, call: &str, url: Url) -> Result<Vec<u8>, CurrentsError> {
         let response = self
             .retry
@@ -279,6 +314,26 @@ impl CurrentsClient {
     fn url(&self, segments: &[&str]) -> Url {
         http::endpoint(&self.api_url, segments)
     }
+}
+
+/// A webhook to create (`POST /webhooks`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewWebhook<'a> {
+    pub url: &'a str,
+    /// A JSON object, as text (Currents' format): the headers sent with every request.
+    pub headers: Option<String>,
+    pub hook_events: &'a [&'a str],
+    pub label: Option<&'a str>,
+}
+
+/// A webhook, as Currents answers.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub hook_id: String,
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// The `data` of a success envelope.

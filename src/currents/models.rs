@@ -610,10 +610,37 @@ pub struct RunWebhook {
     pub event: String,
     pub run_url: Option<String>,
     pub build_id: Option<String>,
+    /// Set on multi-group runs: each group may send its own `RUN_FINISH`.
+    pub group_id: Option<String>,
+    pub commit: Option<WebhookCommit>,
     #[serde(default, deserialize_with = "null_default")]
     pub failures: u64,
     #[serde(default, deserialize_with = "null_default")]
     pub passes: u64,
+}
+
+/// The commit a Currents run recorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookCommit {
+    pub sha: Option<String>,
+    pub branch: Option<String>,
+    /// The repository's remote as the runner saw it: `https://host/owner/repo(.git)`,
+    /// `git@host:owner/repo(.git)` or `ssh://git@host/owner/repo`.
+    pub remote_origin: Option<String>,
+}
+
+impl RunWebhook {
+    /// The run's id: the last path segment of `runUrl` (the payload has no id field).
+    pub fn run_id(&self) -> Option<RunId> {
+        let url = url::Url::parse(self.run_url.as_deref()?).ok()?;
+        let last = url.path_segments()?.rev().find(|s| !s.is_empty())?;
+        let valid = last.len() <= 128
+            && last
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        valid.then(|| RunId::new(last))
+    }
 }
 
 #[cfg(test)]

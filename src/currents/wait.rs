@@ -146,8 +146,14 @@ pub async fn fetch_failed_instances<S: RunSource>(
         .collect();
     ids.sort();
     ids.dedup();
-    let results: Vec<_> = futures_util::stream::iter(ids)
+    // The futures are built before they enter the stream: a closure in the stream's type
+    // keeps rustc from proving the whole future `Send` for the relay's spawned jobs
+    // (rust-lang/rust#102211).
+    let fetches: Vec<_> = ids
+        .into_iter()
         .map(|id| async move { (id.clone(), source.get_instance(id).await) })
+        .collect();
+    let results: Vec<_> = futures_util::stream::iter(fetches)
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;

@@ -398,7 +398,11 @@ impl GithubClient {
             });
         }
         // `POST …/attempts` answers 202 with an empty or unrelated body.
-        let bytes = if bytes.is_empty() { b"null".to_vec() } else { bytes };
+        let bytes = if bytes.is_empty() {
+            b"null".to_vec()
+        } else {
+            bytes
+        };
         let value = serde_json::from_slice(&bytes).map_err(|e| GithubError::Decode {
             call: call.to_owned(),
             reason: e.to_string(),

@@ -8,6 +8,5 @@ pub mod runtime;
 
 pub use checks::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRun, CheckRunId, CheckRunOutput, CheckRunUpdate,
-    CheckStatus, GithubClient, GithubConfig,
-    GithubError, NewCheckRun, Repository,
+    CheckStatus, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository,
 };

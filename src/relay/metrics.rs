@@ -32,6 +32,8 @@ pub struct Metrics {
     registry: Registry,
     deliveries: Family<Outcome, Counter>,
     cancels: Family<Outcome, Counter>,
+    checks: Family<Outcome, Counter>,
+    redeliveries: Family<Outcome, Counter>,
     retries: Counter,
     refused_connections: Family<Reason, Counter>,
     admin_denied: Counter,
@@ -47,6 +49,8 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("currents_bridge");
         let deliveries = Family::<Outcome, Counter>::default();
         let cancels = Family::<Outcome, Counter>::default();
+        let checks = Family::<Outcome, Counter>::default();
+        let redeliveries = Family::<Outcome, Counter>::default();
         let retries = Counter::default();
         let refused_connections = Family::<Reason, Counter>::default();
         let admin_denied = Counter::default();
@@ -57,13 +61,23 @@ impl Default for Metrics {
         let oldest_pending = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "webhook_deliveries",
-            "Webhook deliveries by outcome: queued, requeued, finished, duplicate, ignored, unauthorized, bad_request, too_large, unsupported_media_type, overloaded, timeout, store_error",
+            "Webhook deliveries by outcome: queued, requeued, finished, duplicate, ignored, unauthorized, bad_request, too_large, unsupported_media_type, overloaded, timeout, store_error; Currents' (App mode) as currents_queued, currents_duplicate, currents_ignored, currents_other_host, currents_unauthorized, currents_stale, currents_bad_request, currents_disabled",
             deliveries.clone(),
         );
         registry.register(
             "cancels",
             "Cancel attempts by outcome: cancelled, already-cancelled, not-found, retry, gave-up, rejected, dry-run",
             cancels.clone(),
+        );
+        registry.register(
+            "checks",
+            "Check job attempts (App mode) by outcome: check-in-progress, check-completed, not-installed, retry, gave-up, rejected",
+            checks.clone(),
+        );
+        registry.register(
+            "redeliveries",
+            "Redeliveries of missed GitHub deliveries asked for by the catch-up (App mode): requested, failed",
+            redeliveries.clone(),
         );
         registry.register(
             "cancel_retries",
@@ -109,6 +123,8 @@ impl Default for Metrics {
             registry,
             deliveries,
             cancels,
+            checks,
+            redeliveries,
             retries,
             refused_connections,
             admin_denied,
@@ -139,6 +155,22 @@ impl Metrics {
         if outcome == "retry" {
             self.retries.inc();
         }
+    }
+
+    pub fn check(&self, outcome: &str) {
+        self.checks
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn redelivery(&self, outcome: &str) {
+        self.redeliveries
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     pub fn connection_refused(&self, reason: &str) {

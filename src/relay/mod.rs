@@ -7,6 +7,9 @@
 //! the outcome, retrying from the database.
 
 mod admin;
+pub mod catchup;
+mod checks;
+pub mod currents_hook;
 pub mod events;
 mod figures;
 mod metrics;
@@ -34,16 +37,18 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use checks::CheckSettings;
 pub use metrics::Metrics;
 pub use schedule::{Backoff, DEFAULT_RETRY_WINDOW, RetrySchedule};
 pub use server::{HEADER_READ_TIMEOUT, connection_cap};
 pub use verify::WebhookSecrets;
-pub use worker::{Heartbeat, Worker, WorkerConfig};
+pub use worker::{AppWork, Heartbeat, Worker, WorkerConfig};
 
 use crate::currents::{CurrentsClient, CurrentsConfig};
 use anyhow::Context;
 
 use crate::exit::Exit;
+use crate::github::app::{AppCredentials, GithubApp};
 use crate::http::Http;
 use crate::retry::RetryPolicy;
 use crate::store::Store;
@@ -80,6 +85,17 @@ pub struct AppState {
     figures: Arc<figures::Figures>,
     /// Failed admin attempts, for the rate limit.
     admin_failures: Arc<admin::FailureLimiter>,
+    /// `POST /webhooks/currents` (App mode with `--currents-webhook-secret`); 404 when `None`.
+    pub app: Option<CurrentsHook>,
+}
+
+/// What the Currents webhook route checks.
+#[derive(Debug, Clone)]
+pub struct CurrentsHook {
+    /// The values accepted in `X-Currents-Bridge-Secret`.
+    pub currents_secrets: WebhookSecrets,
+    /// Runs of repositories on other hosts are not this App's.
+    pub github_host: String,
 }
 
 impl AppState {
@@ -102,6 +118,16 @@ impl AppState {
             worker_stale_after,
             figures: Arc::default(),
             admin_failures: Arc::default(),
+            app: None,
+        }
+    }
+
+    /// With the Currents webhook route enabled.
+    #[must_use]
+    pub fn with_currents_hook(self, hook: CurrentsHook) -> Self {
+        Self {
+            app: Some(hook),
+            ..self
         }
     }
 }
@@ -131,8 +157,26 @@ pub fn public_router(state: AppState) -> Router {
                 .load_shed()
                 .concurrency_limit(in_flight),
         );
+    let currents = post(currents_hook::receive)
+        .layer(DefaultBodyLimit::max(max_body))
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new({
+                    let metrics = Arc::clone(&state.metrics);
+                    move |_: tower::BoxError| {
+                        let metrics = Arc::clone(&metrics);
+                        async move {
+                            metrics.delivery("currents_overloaded");
+                            (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+                        }
+                    }
+                }))
+                .load_shed()
+                .concurrency_limit(in_flight),
+        );
     Router::new()
         .route("/webhooks/github", webhook)
+        .route("/webhooks/currents", currents)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(CatchPanicLayer::new())
@@ -179,7 +223,7 @@ async fn count_timeouts(
     request: Request,
     next: Next,
 ) -> Response {
-    let webhook = request.uri().path() == "/webhooks/github";
+    let webhook = request.uri().path().starts_with("/webhooks/");
     let response = next.run(request).await;
     if webhook && response.status() == StatusCode::REQUEST_TIMEOUT {
         metrics.delivery("timeout");
@@ -237,6 +281,21 @@ pub struct RelayConfig {
     /// `None` only with `--dry-run` and no key.
     pub currents: Option<CurrentsConfig>,
     pub worker: WorkerConfig,
+    /// App mode: `--github-app-id` with a private key.
+    pub app: Option<AppModeConfig>,
+}
+
+/// The relay as a GitHub App.
+#[derive(Debug, Clone)]
+pub struct AppModeConfig {
+    pub credentials: AppCredentials,
+    /// `GITHUB_API_URL`.
+    pub api_url: url::Url,
+    /// Enables `POST /webhooks/currents`.
+    pub currents_secrets: Option<WebhookSecrets>,
+    /// Zero turns the catch-up off.
+    pub catchup_interval: Duration,
+    pub check_name: String,
 }
 
 /// Runs the relay until SIGINT or SIGTERM. Then it stops accepting, gives in-flight requests
@@ -269,7 +328,7 @@ pub async fn run(config: RelayConfig) -> anyhow::Result<Exit> {
             &http,
         )
     });
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         config.secrets,
         config.admin_token,
@@ -278,9 +337,47 @@ pub async fn run(config: RelayConfig) -> anyhow::Result<Exit> {
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    let mut app_work = None;
+    if let Some(app_config) = config.app {
+        // GitHub calls are tried once here too: the queue retries.
+        let app = GithubApp::new(
+            &app_config.credentials,
+            app_config.api_url.clone(),
+            RetryPolicy {
+                max_retries: 0,
+                ..RetryPolicy::ACTION
+            },
+            &http,
+        )
+        .context("GITHUB_APP_PRIVATE_KEY")?;
+        if let Some(currents_secrets) = app_config.currents_secrets {
+            state = state.with_currents_hook(CurrentsHook {
+                currents_secrets,
+                github_host: currents_hook::github_host(&app_config.api_url),
+            });
+        }
+        if !app_config.catchup_interval.is_zero() {
+            tokio::spawn(catchup::run(
+                store.clone(),
+                app.clone(),
+                config.worker.owner.clone(),
+                app_config.catchup_interval,
+                Arc::clone(&state.metrics),
+                shutdown.clone(),
+            ));
+        }
+        tracing::info!(app_id = %app.app_id(), currents_webhook = state.app.is_some(), catchup_interval = %humantime::format_duration(app_config.catchup_interval), "App mode");
+        app_work = Some(AppWork {
+            app,
+            settings: CheckSettings {
+                check_name: app_config.check_name,
+            },
+        });
+    }
     let worker = Worker::new(
         store.clone(),
         client,
+        app_work,
         config.worker.clone(),
         Arc::clone(&state.metrics),
         state.heartbeat.clone(),
@@ -387,4 +484,28 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         "stopping: finishing in-flight requests and cancels"
     );
     shutdown.cancel();
+}
+
+/// `relay register-currents-webhook`: creates the Currents webhook that sends the project's
+/// run events to `/webhooks/currents` with the secret header.
+pub async fn register_currents_webhook(
+    config: crate::cli::RegisterConfig,
+) -> anyhow::Result<crate::currents::Webhook> {
+    let http = Http::new()?;
+    let client = CurrentsClient::new(config.currents, &http);
+    let headers =
+        serde_json::json!({ currents_hook::SECRET_HEADER: config.secret.expose_secret() });
+    let created = client
+        .create_webhook(
+            &config.project_id,
+            &crate::currents::NewWebhook {
+                url: config.url.as_str(),
+                headers: Some(headers.to_string()),
+                hook_events: &currents_hook::EVENTS,
+                label: Some(&config.label),
+            },
+        )
+        .await
+        .context("cannot create the Currents webhook")?;
+    Ok(created)
 }

@@ -63,6 +63,52 @@ impl WebhookSecrets {
     }
 }
 
+impl WebhookSecrets {
+    /// Checks a shared-secret header (Currents' webhooks carry no signature, only the custom
+    /// header configured for them) against every secret; returns the matching one's index.
+    /// Digests are compared, in constant time, so neither the secrets' contents nor their
+    /// lengths show in the time taken.
+    pub fn verify_shared(&self, header: Option<&[u8]>) -> Result<usize, VerifyError> {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let header = header.ok_or(VerifyError::Missing)?;
+        let given = sha2::Sha256::digest(header);
+        let mut matched = None;
+        for (index, secret) in self.0.iter().enumerate() {
+            let expected = sha2::Sha256::digest(secret.expose_secret().as_bytes());
+            if bool::from(expected.as_slice().ct_eq(given.as_slice())) && matched.is_none() {
+                matched = Some(index);
+            }
+        }
+        matched.ok_or(VerifyError::Mismatch)
+    }
+}
+
+/// How far an `x-timestamp` may be from now, either way: older is a replay, newer is forged.
+pub const TIMESTAMP_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Whether an `x-timestamp` header (Unix epoch, in seconds or milliseconds) is within
+/// [`TIMESTAMP_TOLERANCE`] of `now`.
+pub fn timestamp_is_fresh(header: Option<&[u8]>, now: std::time::SystemTime) -> bool {
+    let Some(value) = header
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| h.trim().parse::<u64>().ok())
+    else {
+        return false;
+    };
+    // Seconds until the year 5138; anything larger is milliseconds.
+    let millis = if value < 100_000_000_000 {
+        value.saturating_mul(1000)
+    } else {
+        value
+    };
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let tolerance = u64::try_from(TIMESTAMP_TOLERANCE.as_millis()).unwrap_or(u64::MAX);
+    millis.abs_diff(now) <= tolerance
+}
+
 /// `sha256=<hex>` of `body` under `secret`: what GitHub sends. For tests and tools that sign.
 pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes())
@@ -77,6 +123,37 @@ mod tests {
 
     fn secrets(list: &[&str]) -> WebhookSecrets {
         WebhookSecrets::new(list.iter().map(|s| SecretString::from(*s)).collect()).unwrap()
+    }
+
+    #[test]
+    fn shared_secrets_match_exactly() {
+        let secrets = secrets(&["new", "old"]);
+        assert_eq!(secrets.verify_shared(Some(b"new")), Ok(0));
+        assert_eq!(secrets.verify_shared(Some(b"old")), Ok(1));
+        assert_eq!(
+            secrets.verify_shared(Some(b"ne")),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            secrets.verify_shared(Some(b"new ")),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(secrets.verify_shared(None), Err(VerifyError::Missing));
+    }
+
+    #[test]
+    fn timestamps_within_five_minutes_either_way() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let fresh = |h: &str| timestamp_is_fresh(Some(h.as_bytes()), now);
+        assert!(fresh("1800000000"));
+        assert!(fresh("1800000299"));
+        assert!(fresh("1799999700"));
+        assert!(fresh("1800000000123"), "milliseconds");
+        assert!(!fresh("1800000301"), "future");
+        assert!(!fresh("1799999699"), "stale");
+        assert!(!fresh("1799999699000"), "stale, in milliseconds");
+        assert!(!fresh("soon"));
+        assert!(!timestamp_is_fresh(None, now));
     }
 
     /// GitHub's documented test vector (Validating webhook deliveries).

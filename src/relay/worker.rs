@@ -14,14 +14,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::checks::{CheckContext, CheckSettings};
 use super::metrics::Metrics;
 use super::schedule::{Decision, RetrySchedule, decide};
 use crate::ci_build_id::{GithubRunId, RunAttempt, github_ci_build_id};
 use crate::currents::{CancelTarget, CurrentsClient, GithubRunCancel, ProjectId};
+use crate::github::app::GithubApp;
 use crate::log_safe::LogSafe;
-use crate::store::{Claimed, JobOutcome, Store};
+use crate::store::{Claimed, JobKind, JobOutcome, Store};
 
-/// Cancels one worker runs at once: cancels are small, and Currents should not see bursts.
+/// Jobs one worker runs at once: cancels are small, and Currents should not see bursts.
 pub const CONCURRENCY: usize = 4;
 
 /// How the worker runs.
@@ -40,6 +42,13 @@ pub struct WorkerConfig {
     pub project_id: Option<ProjectId>,
     /// Log what would be cancelled and mark the job `dry`.
     pub dry_run: bool,
+}
+
+/// What check jobs (App mode) need beyond a cancel's.
+#[derive(Debug, Clone)]
+pub struct AppWork {
+    pub app: GithubApp,
+    pub settings: CheckSettings,
 }
 
 /// When the worker last looked for work, for `/readyz`.
@@ -74,6 +83,7 @@ pub struct Worker {
 struct Inner {
     store: Store,
     client: Option<CurrentsClient>,
+    app: Option<AppWork>,
     config: WorkerConfig,
     metrics: Arc<Metrics>,
     heartbeat: Heartbeat,
@@ -82,9 +92,11 @@ struct Inner {
 
 impl Worker {
     /// `client` is `None` only with `--dry-run` and no API key.
+    #[allow(clippy::too_many_arguments, reason = "what the worker shares, named")]
     pub fn new(
         store: Store,
         client: Option<CurrentsClient>,
+        app: Option<AppWork>,
         config: WorkerConfig,
         metrics: Arc<Metrics>,
         heartbeat: Heartbeat,
@@ -94,6 +106,7 @@ impl Worker {
             inner: Arc::new(Inner {
                 store,
                 client,
+                app,
                 config,
                 metrics,
                 heartbeat,
@@ -155,6 +168,51 @@ impl Worker {
     }
 
     async fn process(&self, claimed: Claimed) {
+        match claimed.job.kind {
+            JobKind::Cancel => self.cancel(claimed).await,
+            JobKind::Check => self.check(claimed).await,
+        }
+    }
+
+    /// A check job: see [`super::checks`].
+    async fn check(&self, claimed: Claimed) {
+        let inner = &self.inner;
+        let job = &claimed.job;
+        let span = tracing::info_span!(
+            "check",
+            job = job.id.get(),
+            repository = %LogSafe(&job.repository),
+            key = %LogSafe(&job.dedupe_key),
+            attempt = job.attempts,
+        );
+        async {
+            inner.heartbeat.beat();
+            let (Some(work), Some(currents)) = (&inner.app, &inner.client) else {
+                self.finish(
+                    &claimed,
+                    JobOutcome::Rejected,
+                    Some("check jobs need App mode and a Currents API key"),
+                )
+                .await;
+                return;
+            };
+            let ctx = CheckContext {
+                store: &inner.store,
+                app: &work.app,
+                currents,
+                settings: &work.settings,
+                owner: &inner.config.owner,
+                lease: inner.config.lease,
+                schedule: &inner.config.schedule,
+            };
+            let decision = super::checks::process(&ctx, &claimed).await;
+            self.apply(&claimed, decision).await;
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn cancel(&self, claimed: Claimed) {
         let inner = &self.inner;
         let job = &claimed.job;
         // The webhook route refuses ids below 1, so these fit; a row edited by hand may not.
@@ -207,35 +265,49 @@ impl Worker {
                 ci_build_id: None,
             });
             let result = client.cancel(&target).await;
-            match decide(&result, &claimed, &inner.config.schedule) {
-                Decision::Finish { outcome, error } => {
-                    self.finish(&claimed, outcome, error.as_deref()).await;
-                }
-                Decision::Retry { after, error } => {
-                    tracing::warn!(
-                        error = %error,
-                        retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
-                        "cancel will be retried"
-                    );
-                    match inner
-                        .store
-                        .reschedule(job.id, &inner.config.owner, after, &error)
-                        .await
-                    {
-                        Ok(true) => inner.metrics.cancel("retry"),
-                        Ok(false) => tracing::warn!(
-                            "lost the lease before rescheduling; another worker has the job"
-                        ),
-                        Err(e) => tracing::error!(
-                            error = %e,
-                            "cannot reschedule; the lease will expire and the job resume"
-                        ),
-                    }
-                }
-            }
+            let decision = decide(&result, &claimed, &inner.config.schedule);
+            self.apply(&claimed, decision).await;
         }
         .instrument(span)
         .await;
+    }
+
+    /// Ends or reschedules a job as `decision` says.
+    async fn apply(&self, claimed: &Claimed, decision: Decision) {
+        let inner = &self.inner;
+        match decision {
+            Decision::Finish { outcome, error } => {
+                self.finish(claimed, outcome, error.as_deref()).await;
+            }
+            Decision::Retry { after, error } => {
+                tracing::warn!(
+                    error = %error,
+                    retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                    "job will be retried"
+                );
+                match inner
+                    .store
+                    .reschedule(claimed.job.id, &inner.config.owner, after, &error)
+                    .await
+                {
+                    Ok(true) => self.count(claimed.job.kind, "retry"),
+                    Ok(false) => tracing::warn!(
+                        "lost the lease before rescheduling; another worker has the job"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "cannot reschedule; the lease will expire and the job resume"
+                    ),
+                }
+            }
+        }
+    }
+
+    fn count(&self, kind: JobKind, outcome: &str) {
+        match kind {
+            JobKind::Cancel => self.inner.metrics.cancel(outcome),
+            JobKind::Check => self.inner.metrics.check(outcome),
+        }
     }
 
     async fn finish(&self, claimed: &Claimed, outcome: JobOutcome, error: Option<&str>) {
@@ -246,12 +318,13 @@ impl Worker {
             .await
         {
             Ok(true) => {
-                inner.metrics.cancel(outcome.label());
+                self.count(claimed.job.kind, outcome.label());
                 let state = outcome.state().as_str();
+                let kind = claimed.job.kind.as_str();
                 let outcome = outcome.label();
                 match error {
-                    Some(error) => tracing::error!(state, outcome, %error, "cancel job ended"),
-                    None => tracing::info!(state, outcome, "cancel job ended"),
+                    Some(error) => tracing::error!(state, outcome, kind, %error, "job ended"),
+                    None => tracing::info!(state, outcome, kind, "job ended"),
                 }
             }
             Ok(false) => {

@@ -45,6 +45,20 @@ pub fn check_output(report: &Report) -> CheckOutput {
     }
 }
 
+/// What a check run shows while its Currents run is still in progress (App mode): the specs
+/// complete so far and a link to follow the run.
+pub fn in_progress_output(run: &crate::currents::Run) -> CheckOutput {
+    let (done, all) = run.spec_progress();
+    let url = crate::currents::run_url(&run.run_id);
+    CheckOutput {
+        title: format!("Running: {done} of {all} specs complete"),
+        summary: format!(
+            "The Currents run is in progress: {done} of {all} specs complete.\n\n[Follow it on the Currents dashboard]({url})"
+        ),
+        text: None,
+    }
+}
+
 /// The job summary: a heading, then the same body with the room of a step summary.
 pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
     let mut heading = format!(

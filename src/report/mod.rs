@@ -14,8 +14,8 @@ use std::time::SystemTime;
 pub use annotations::{Annotation, AnnotationLevel, annotations};
 pub use build::build;
 pub use markdown::{
-    CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, job_summary,
-    pointer_summary,
+    CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, in_progress_output,
+    job_summary, pointer_summary,
 };
 
 use crate::currents::models::{CompletionState, RunStatus};

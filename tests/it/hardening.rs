@@ -339,6 +339,7 @@ fn hanging_worker(
     Worker::new(
         store.clone(),
         Some(client),
+        None,
         WorkerConfig {
             owner: owner.into(),
             poll_interval: Duration::from_millis(20),
@@ -614,6 +615,7 @@ async fn transport_errors_keep_no_url_in_the_stored_error() {
     let worker = Worker::new(
         store.clone(),
         Some(client),
+        None,
         WorkerConfig {
             owner: "w".into(),
             poll_interval: Duration::from_millis(20),

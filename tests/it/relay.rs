@@ -83,6 +83,7 @@ impl Relay {
         let worker = Worker::new(
             self.state.store.clone(),
             Some(client),
+            None,
             worker_config("worker-a"),
             self.state.metrics.clone(),
             self.state.heartbeat.clone(),
@@ -613,6 +614,7 @@ async fn dry_run_marks_jobs_dry_without_calling_currents() {
     let shutdown = CancellationToken::new();
     let worker = Worker::new(
         relay.state.store.clone(),
+        None,
         None,
         WorkerConfig {
             dry_run: true,

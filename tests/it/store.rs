@@ -424,6 +424,7 @@ async fn two_workers_cancel_each_of_100_jobs_exactly_once() {
             let worker = Worker::new(
                 store.clone(),
                 Some(client.clone()),
+                None,
                 WorkerConfig {
                     owner: owner.into(),
                     poll_interval: Duration::from_millis(10),

@@ -1,0 +1,363 @@
+//! Check jobs (App mode): bring a Currents run's check run up to date with what Currents says
+//! now. Every event converges on the same state (the run is read afresh each time), so
+//! retries, redeliveries and out-of-order events are harmless:
+//!
+//! - the run in progress: an `in_progress` check run exists, its title the progress;
+//! - the run over (complete, cancelled or timed out): its report, rendered by `report/` as the
+//!   `report` step renders it, with its annotations sent in batches, then the conclusion.
+//!
+//! One job per Currents run works at a time (a lease on its check record), and the record
+//! keeps the check run's id and how many annotations GitHub accepted, so a retry neither makes
+//! a second check run nor sends an annotation twice.
+
+use std::time::{Duration, SystemTime};
+
+use super::currents_hook::CheckPayload;
+use super::schedule::{Decision, RetrySchedule};
+use crate::currents::{CurrentsClient, CurrentsError, SourceError, fetch_failed_instances};
+use crate::github::app::{AppError, GithubApp};
+use crate::github::{
+    ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRunId, CheckRunOutput, CheckRunUpdate,
+    CheckStatus, GithubClient, GithubError, NewCheckRun, Repository,
+};
+use crate::report;
+use crate::store::{CheckRecord, Claimed, JobOutcome, Store, StoreError};
+
+/// How soon a job retries when another job holds its run's check record.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+/// How often a finished group's job looks again while other groups still run.
+const IN_PROGRESS_RECHECK: Duration = Duration::from_secs(30);
+/// Instances fetched at once, as the `report` step's default.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// What check jobs need.
+#[derive(Debug, Clone)]
+pub struct CheckSettings {
+    /// The check run's name (`--check-name`).
+    pub check_name: String,
+}
+
+/// The pieces a check job works with.
+pub(super) struct CheckContext<'a> {
+    pub store: &'a Store,
+    pub app: &'a GithubApp,
+    pub currents: &'a CurrentsClient,
+    pub settings: &'a CheckSettings,
+    pub owner: &'a str,
+    pub lease: Duration,
+    pub schedule: &'a RetrySchedule,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    #[error(transparent)]
+    Currents(#[from] CurrentsError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("lost the lease on the run's check record")]
+    LostLease,
+}
+
+impl SyncError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::App(e) => e.is_transient(),
+            Self::Github(e) => e.is_transient(),
+            Self::Currents(e) => e.is_transient(),
+            Self::Source(e) => e.degrades(),
+            Self::Store(_) | Self::LostLease => true,
+        }
+    }
+
+    fn is_unauthorized(&self) -> bool {
+        match self {
+            Self::Github(e) | Self::App(AppError::Github(e)) => e.status() == Some(401),
+            _ => false,
+        }
+    }
+}
+
+/// What one sync did.
+enum Synced {
+    Done(JobOutcome),
+    /// The run is still in progress; its check shows the progress. Look again later.
+    StillRunning,
+}
+
+/// Runs one check job and says how it ends.
+pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decision {
+    let job = &claimed.job;
+    let Some(payload) = job
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<CheckPayload>(p).ok())
+    else {
+        return finish(
+            JobOutcome::Rejected,
+            Some("the job's payload is unreadable"),
+        );
+    };
+    let Some(repo) = Repository::parse(&payload.repository) else {
+        return finish(
+            JobOutcome::Rejected,
+            Some("the job's repository is unreadable"),
+        );
+    };
+    // Unique per job: two jobs of one worker must not share the record's lease.
+    let lock_owner = format!("{}#{}", ctx.owner, job.id);
+    let record = match ctx
+        .store
+        .lock_check(
+            payload.run_id.as_str(),
+            &payload.repository,
+            &payload.head_sha,
+            &lock_owner,
+            ctx.lease,
+        )
+        .await
+    {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            return Decision::Retry {
+                after: BUSY_RETRY,
+                error: "another job is updating this run's check".into(),
+            };
+        }
+        Err(e) => return retry(ctx, claimed, &e.to_string()),
+    };
+    let mut result = sync(ctx, &payload, &repo, record, &lock_owner).await;
+    if matches!(&result, Err(e) if e.is_unauthorized()) {
+        // A revoked or early-expired installation token: get a new one and try once more.
+        ctx.app.forget_token(&repo);
+        let record = ctx
+            .store
+            .lock_check(
+                payload.run_id.as_str(),
+                &payload.repository,
+                &payload.head_sha,
+                &lock_owner,
+                ctx.lease,
+            )
+            .await;
+        if let Ok(Some(record)) = record {
+            result = sync(ctx, &payload, &repo, record, &lock_owner).await;
+        }
+    }
+    if let Err(e) = ctx
+        .store
+        .unlock_check(payload.run_id.as_str(), &lock_owner)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot release the check record; its lease expires by itself");
+    }
+    match result {
+        Ok(Synced::Done(outcome)) => finish(outcome, None),
+        Ok(Synced::StillRunning) => {
+            let age = Duration::from_millis(claimed.age_ms().unsigned_abs());
+            if age >= ctx.schedule.window {
+                return finish(
+                    JobOutcome::GaveUp,
+                    Some("the Currents run stayed in progress for the whole retry window"),
+                );
+            }
+            Decision::Retry {
+                after: IN_PROGRESS_RECHECK,
+                error: "the Currents run is still in progress".into(),
+            }
+        }
+        Err(e) if e.is_transient() => retry(ctx, claimed, &e.to_string()),
+        Err(e) => finish(JobOutcome::Rejected, Some(&e.to_string())),
+    }
+}
+
+fn finish(outcome: JobOutcome, error: Option<&str>) -> Decision {
+    Decision::Finish {
+        outcome,
+        error: error.map(str::to_owned),
+    }
+}
+
+/// A transient failure: back off within the retry window, then give up.
+fn retry(ctx: &CheckContext<'_>, claimed: &Claimed, error: &str) -> Decision {
+    let age = Duration::from_millis(claimed.age_ms().unsigned_abs());
+    let left = ctx.schedule.window.saturating_sub(age);
+    if left.is_zero() {
+        return finish(JobOutcome::GaveUp, Some(error));
+    }
+    let attempt = u32::try_from(claimed.job.attempts.max(1)).unwrap_or(u32::MAX);
+    Decision::Retry {
+        after: ctx.schedule.transient.after(attempt).min(left),
+        error: error.to_owned(),
+    }
+}
+
+async fn sync(
+    ctx: &CheckContext<'_>,
+    payload: &CheckPayload,
+    repo: &Repository,
+    mut record: CheckRecord,
+    lock_owner: &str,
+) -> Result<Synced, SyncError> {
+    if record.completed_at.is_some() {
+        return Ok(Synced::Done(JobOutcome::CheckCompleted));
+    }
+    let github = match ctx.app.client_for(repo).await {
+        Ok(github) => github,
+        Err(AppError::NotInstalled(_)) => return Ok(Synced::Done(JobOutcome::NotInstalled)),
+        Err(e) => return Err(e.into()),
+    };
+    let run = ctx.currents.get_run(&payload.run_id).await?;
+    let run_url = crate::currents::run_url(&run.run_id);
+    let save = Saver {
+        store: ctx.store,
+        run: payload.run_id.as_str(),
+        owner: lock_owner,
+    };
+    let progress = report::in_progress_output(&run);
+    let id = match record.check_run_id.and_then(|id| u64::try_from(id).ok()) {
+        Some(id) => CheckRunId::new(id),
+        None => {
+            let id = create_in_progress(ctx, &github, repo, payload, &run_url, &progress).await?;
+            record.check_run_id = i64::try_from(id.get()).ok();
+            save.save(&record).await?;
+            if run.is_in_progress() {
+                return Ok(still_running(payload));
+            }
+            id
+        }
+    };
+    if run.is_in_progress() {
+        let update = CheckRunUpdate {
+            conclusion: None,
+            status: Some(CheckStatus::InProgress),
+            output: Some(CheckRunOutput {
+                title: &progress.title,
+                summary: &progress.summary,
+                text: None,
+                annotations: &[],
+            }),
+        };
+        github.update_check_run(repo, id, &update).await?;
+        return Ok(still_running(payload));
+    }
+
+    let details = fetch_failed_instances(ctx.currents, &run, FETCH_CONCURRENCY).await?;
+    let report = report::build(
+        &run,
+        &details.instances,
+        &details.unavailable,
+        SystemTime::now(),
+    );
+    let output = report::check_output(&report);
+    let annotations = report::annotations(&report, "");
+    let sent = usize::try_from(record.annotations_sent)
+        .unwrap_or(0)
+        .min(annotations.len());
+    let output_with = |batch| CheckRunOutput {
+        title: &output.title,
+        summary: &output.summary,
+        text: output.text.as_deref(),
+        annotations: batch,
+    };
+    // Each batch is recorded as soon as GitHub takes it: annotations append, and a retry
+    // resumes after the last recorded batch.
+    for batch in annotations[sent..].chunks(ANNOTATIONS_PER_REQUEST) {
+        let update = CheckRunUpdate {
+            conclusion: None,
+            status: None,
+            output: Some(output_with(batch)),
+        };
+        github.update_check_run(repo, id, &update).await?;
+        record.annotations_sent += i64::try_from(batch.len()).unwrap_or(0);
+        save.save(&record).await?;
+    }
+    let conclusion: CheckConclusion = report.conclusion.into();
+    let update = CheckRunUpdate {
+        conclusion: Some(conclusion),
+        status: Some(CheckStatus::Completed),
+        output: Some(output_with(&[])),
+    };
+    github.update_check_run(repo, id, &update).await?;
+    record.completed_at = Some(0);
+    save.save(&record).await?;
+    tracing::info!(
+        check_run = id.get(),
+        conclusion = report.conclusion.as_str(),
+        annotations = annotations.len(),
+        "check run completed"
+    );
+    Ok(Synced::Done(JobOutcome::CheckCompleted))
+}
+
+/// Records what GitHub accepted, under the job's lease on the run's check record.
+struct Saver<'a> {
+    store: &'a Store,
+    run: &'a str,
+    owner: &'a str,
+}
+
+impl Saver<'_> {
+    async fn save(&self, record: &CheckRecord) -> Result<(), SyncError> {
+        match self.store.save_check(self.run, self.owner, record).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SyncError::LostLease),
+            Err(e) => Err(SyncError::Store(e)),
+        }
+    }
+}
+
+/// `RUN_START` is done once the check shows the run; a finished group's event keeps looking
+/// until the whole run is over.
+fn still_running(payload: &CheckPayload) -> Synced {
+    if payload.event == "RUN_START" {
+        Synced::Done(JobOutcome::CheckInProgress)
+    } else {
+        Synced::StillRunning
+    }
+}
+
+/// Finds the check run an interrupted attempt may have made (by `external_id`), or creates an
+/// `in_progress` one.
+async fn create_in_progress(
+    ctx: &CheckContext<'_>,
+    github: &GithubClient,
+    repo: &Repository,
+    payload: &CheckPayload,
+    run_url: &str,
+    progress: &report::CheckOutput,
+) -> Result<CheckRunId, SyncError> {
+    let name = &ctx.settings.check_name;
+    if let Some(existing) = github
+        .find_check_run(repo, &payload.head_sha, name, payload.run_id.as_str())
+        .await?
+    {
+        return Ok(existing.id);
+    }
+    let created = github
+        .create_check_run(
+            repo,
+            &NewCheckRun {
+                name,
+                head_sha: &payload.head_sha,
+                status: CheckStatus::InProgress,
+                conclusion: None,
+                external_id: Some(payload.run_id.as_str()),
+                details_url: Some(run_url),
+                output: CheckRunOutput {
+                    title: &progress.title,
+                    summary: &progress.summary,
+                    text: None,
+                    annotations: &[],
+                },
+            },
+        )
+        .await?;
+    tracing::info!(check_run = created.id.get(), "check run created");
+    Ok(created.id)
+}
