@@ -25,7 +25,8 @@ use crate::store::{CheckRecord, Claimed, JobOutcome, Store, StoreError};
 
 /// How soon a job retries when another job holds its run's check record.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
-/// How often a finished group's job looks again while other groups still run.
+/// The longest a finished group's job waits before it looks again while other groups still
+/// run (it backs off from the retry schedule's first step up to this).
 const IN_PROGRESS_RECHECK: Duration = Duration::from_secs(30);
 /// Instances fetched at once, as the `report` step's default.
 const FETCH_CONCURRENCY: usize = 8;
@@ -166,8 +167,13 @@ pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decisi
                     Some("the Currents run stayed in progress for the whole retry window"),
                 );
             }
+            let attempt = u32::try_from(claimed.job.attempts.max(1)).unwrap_or(u32::MAX);
             Decision::Retry {
-                after: IN_PROGRESS_RECHECK,
+                after: ctx
+                    .schedule
+                    .transient
+                    .after(attempt)
+                    .min(IN_PROGRESS_RECHECK),
                 error: "the Currents run is still in progress".into(),
             }
         }

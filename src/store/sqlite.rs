@@ -121,6 +121,12 @@ pub(super) async fn connect(url: &str, queries: Arc<Queries>) -> Result<Sqlite, 
         if orphans > 0 {
             tracing::info!(orphans, "resuming the jobs a stopped relay held");
         }
+        sqlx::query("UPDATE check_runs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .execute(&pool)
+            .await?;
+        sqlx::query("UPDATE sweeps SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .execute(&pool)
+            .await?;
     }
     let read = SqlitePoolOptions::new()
         .max_connections(READ_CONNECTIONS)

@@ -9,6 +9,7 @@
 mod support;
 
 mod action;
+mod app;
 mod cancel;
 mod conformance;
 mod fixtures;

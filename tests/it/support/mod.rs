@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub mod action;
+pub mod github_app;
 pub mod relay_process;
 
 /// A request as a fake received it.
@@ -354,13 +355,17 @@ async fn github_handler(
     }
 }
 
-fn reject(state: &mut GithubState, status: u16, reason: &str) -> Response {
-    state.rejected.push(format!("{status}: {reason}"));
+pub(crate) fn reject_with(rejected: &mut Vec<String>, status: u16, reason: &str) -> Response {
+    rejected.push(format!("{status}: {reason}"));
     (
         StatusCode::from_u16(status).unwrap(),
         axum::Json(json!({"message": "Validation Failed", "errors": [reason]})),
     )
         .into_response()
+}
+
+fn reject(state: &mut GithubState, status: u16, reason: &str) -> Response {
+    reject_with(&mut state.rejected, status, reason)
 }
 
 const CHECK_STATUSES: [&str; 3] = ["queued", "in_progress", "completed"];
@@ -376,7 +381,7 @@ const CONCLUSIONS: [&str; 7] = [
 const LEVELS: [&str; 3] = ["notice", "warning", "failure"];
 
 /// GitHub's rules for create (`POST`) and update (`PATCH`) bodies.
-fn validate_check_run(body: &Value, create: bool) -> Result<(), String> {
+pub(crate) fn validate_check_run(body: &Value, create: bool) -> Result<(), String> {
     let str_field = |v: &Value, name: &str| v.get(name).and_then(Value::as_str).map(str::to_owned);
     if create {
         for required in ["name", "head_sha"] {
@@ -469,7 +474,7 @@ fn validate_check_run(body: &Value, create: bool) -> Result<(), String> {
     Ok(())
 }
 
-async fn record(request: Request) -> Recorded {
+pub(crate) async fn record(request: Request) -> Recorded {
     let (parts, body) = request.into_parts();
     let body: Bytes = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -484,7 +489,7 @@ async fn record(request: Request) -> Recorded {
     }
 }
 
-async fn serve(app: Router) -> SocketAddr {
+pub(crate) async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");

@@ -1,0 +1,682 @@
+//! App mode, end to end with the real binary: Currents' webhooks become check runs through a
+//! fake GitHub that authenticates the App as GitHub does (support/github_app.rs), and missed
+//! GitHub deliveries are asked for again.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::support::github_app::*;
+use crate::support::relay_process::*;
+use crate::support::*;
+
+const CURRENTS_SECRET: &str = "currents-hook-secret-do-not-leak";
+const REPO: &str = "acme/webapp";
+const SHA: &str = "3f9c2a7e5b1d4c8e9a0f6b2d7c1e8a4b5d6f7a8b";
+const RUN_ID: &str = "a1b2c3d4e5f60718";
+
+/// The relay in App mode against `github` and `currents`, with `extra` env.
+async fn start_app_relay(
+    db: &Path,
+    currents: &FakeCurrents,
+    github: &FakeGithubApp,
+    extra: &[(&str, &str)],
+) -> RelayProcess {
+    let url = github.url();
+    let mut env = vec![
+        ("GITHUB_APP_ID", "31337"),
+        ("GITHUB_APP_PRIVATE_KEY", app_keys().0.as_str()),
+        ("GITHUB_API_URL", url.as_str()),
+        ("CURRENTS_WEBHOOK_SECRET", CURRENTS_SECRET),
+        ("RELAY_CATCHUP_INTERVAL", "0"),
+    ];
+    env.extend_from_slice(extra);
+    let relay = start_relay_with(db, currents, &env).await;
+    github.state.lock().unwrap().relay_url = Some(format!("{}/webhooks/github", relay.base));
+    relay
+}
+
+/// A Currents webhook for the example run: `event`, optionally for one group. The remote is on
+/// 127.0.0.1, the fake GitHub's host, as a GHES remote is on its server's host.
+fn currents_event(event: &str, group: Option<&str>, repo: &str) -> Value {
+    let mut body = fixture(match event {
+        "RUN_START" => "webhook-run-start.json",
+        "RUN_CANCELED" => "webhook-run-canceled.json",
+        _ => "webhook-run-finish.json",
+    });
+    body["event"] = json!(event);
+    body["runUrl"] = json!(format!("https://app.currents.dev/run/{RUN_ID}"));
+    body["commit"]["sha"] = json!(SHA);
+    body["commit"]["remoteOrigin"] = json!(format!("git@127.0.0.1:{repo}.git"));
+    match group {
+        Some(group) => body["groupId"] = json!(group),
+        None => {
+            body.as_object_mut().unwrap().remove("groupId");
+        }
+    }
+    body
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn post_currents(relay: &RelayProcess, body: &Value) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/webhooks/currents", relay.base))
+        .header("content-type", "application/json")
+        .header("x-currents-bridge-secret", CURRENTS_SECRET)
+        .header("x-timestamp", now_secs().to_string())
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn jobs(relay: &RelayProcess) -> Vec<Value> {
+    reqwest::Client::new()
+        .get(format!("{}/admin/jobs", relay.base))
+        .bearer_auth("crash-admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The example run, in progress first and complete after `in_progress_looks` reads.
+fn example_currents(in_progress_looks: usize) -> CurrentsState {
+    let (run, instances) = example_run();
+    let mut state = serving(run.clone(), &instances);
+    let mut in_progress = run.clone();
+    in_progress["data"]["completionState"] = json!("IN_PROGRESS");
+    in_progress["data"]["status"] = json!("RUNNING");
+    let replies = std::iter::repeat_n(Reply::ok(in_progress), in_progress_looks)
+        .chain([Reply::ok(run)])
+        .collect::<Vec<_>>();
+    state.runs.insert(RUN_ID.into(), Script::of(replies));
+    state
+}
+
+/// What the `report` step would show for the example run: title and annotation count.
+fn expected_report() -> (String, usize) {
+    let (run, instances) = example_run();
+    let run: currents_bridge::currents::Run = serde_json::from_value(run["data"].clone()).unwrap();
+    let instances = instances
+        .into_iter()
+        .map(|i| {
+            let i: currents_bridge::currents::Instance =
+                serde_json::from_value(i["data"].clone()).unwrap();
+            (i.instance_id.clone(), i)
+        })
+        .collect();
+    let report =
+        currents_bridge::report::build(&run, &instances, &Default::default(), SystemTime::now());
+    (
+        currents_bridge::report::check_output(&report).title,
+        currents_bridge::report::annotations(&report, "").len(),
+    )
+}
+
+fn assert_no_duplicate_annotations(check: &FakeCheck) {
+    let mut seen: Vec<String> = check.annotations.iter().map(Value::to_string).collect();
+    let all = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), all, "an annotation was sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_start_then_finish_make_one_complete_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(example_currents(1)).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+
+    let (status, text) = post_currents(&relay, &currents_event("RUN_START", None, REPO)).await;
+    assert_eq!((status, text.as_str()), (202, "check queued"));
+    wait_for("an in-progress check", Duration::from_secs(20), || {
+        github
+            .checks()
+            .first()
+            .is_some_and(|c| c.status == "in_progress")
+    })
+    .await;
+    let check = &github.checks()[0];
+    assert_eq!(check.name, "Currents");
+    assert_eq!(check.head_sha, SHA);
+    assert_eq!(check.repo, REPO);
+    assert_eq!(check.external_id.as_deref(), Some(RUN_ID));
+    assert_eq!(
+        check.details_url.as_deref(),
+        Some(format!("https://app.currents.dev/run/{RUN_ID}").as_str())
+    );
+    assert!(check.title.as_deref().unwrap().starts_with("Running: "));
+
+    let (status, _) = post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
+    assert_eq!(status, 202);
+    wait_for("the check to complete", Duration::from_secs(20), || {
+        github.checks()[0].status == "completed"
+    })
+    .await;
+    let checks = github.checks();
+    assert_eq!(checks.len(), 1, "one check run per Currents run");
+    let check = &checks[0];
+    let (title, annotations) = expected_report();
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    assert_eq!(check.title.as_deref(), Some(title.as_str()));
+    assert!(annotations > 0);
+    assert_eq!(check.annotations.len(), annotations);
+    assert_no_duplicate_annotations(check);
+    assert!(
+        check
+            .summary
+            .as_deref()
+            .unwrap()
+            .contains("app.currents.dev/run/"),
+        "the summary links to the dashboard"
+    );
+    assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+    // The App authenticated with a JWT and then an installation token, which it reused.
+    let token_requests = github
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/access_tokens"))
+        .count();
+    assert_eq!(token_requests, 1, "the installation token is cached");
+    let log = relay.log_text();
+    for secret in [CURRENTS_SECRET, CURRENTS_KEY, "PRIVATE KEY", "ghs_fake"] {
+        assert!(!log.contains(secret), "the log shows {secret}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multi_group_run_completes_its_check_when_the_last_group_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    // The first group's finish finds the run still in progress; the second finds it complete.
+    let currents = FakeCurrents::start(example_currents(1)).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+
+    let (status, _) = post_currents(
+        &relay,
+        &currents_event("RUN_FINISH", Some("chromium"), REPO),
+    )
+    .await;
+    assert_eq!(status, 202);
+    wait_for("the in-progress check", Duration::from_secs(20), || {
+        github
+            .checks()
+            .first()
+            .is_some_and(|c| c.status == "in_progress")
+    })
+    .await;
+    let (status, _) =
+        post_currents(&relay, &currents_event("RUN_FINISH", Some("firefox"), REPO)).await;
+    assert_eq!(status, 202, "another group's finish is another job");
+    wait_for("the check to complete", Duration::from_secs(20), || {
+        github.checks()[0].status == "completed"
+    })
+    .await;
+    wait_until("both jobs to end", Duration::from_secs(20), || async {
+        let jobs = jobs(&relay).await;
+        jobs.len() == 2 && jobs.iter().all(|j| j["state"] == "done")
+    })
+    .await;
+    let checks = github.checks();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].annotations.len(), expected_report().1);
+    assert_no_duplicate_annotations(&checks[0]);
+    assert_eq!(
+        checks[0]
+            .statuses
+            .iter()
+            .filter(|s| *s == "completed")
+            .count(),
+        1,
+        "completed once: {:?}",
+        checks[0].statuses
+    );
+    assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_currents_webhook_twice_is_one_job_and_one_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(example_currents(0)).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    let finish = currents_event("RUN_FINISH", None, REPO);
+    assert_eq!(post_currents(&relay, &finish).await.0, 202);
+    let (status, text) = post_currents(&relay, &finish).await;
+    assert_eq!((status, text.as_str()), (200, "duplicate delivery"));
+    wait_for("the check to complete", Duration::from_secs(20), || {
+        github
+            .checks()
+            .first()
+            .is_some_and(|c| c.status == "completed")
+    })
+    .await;
+    // Sent again after it finished: still a duplicate, nothing new.
+    assert_eq!(post_currents(&relay, &finish).await.0, 200);
+    assert_eq!(jobs(&relay).await.len(), 1);
+    let checks = github.checks();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].annotations.len(), expected_report().1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_without_the_app_ends_not_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(example_currents(0)).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    let (status, _) = post_currents(
+        &relay,
+        &currents_event("RUN_FINISH", None, "acme/elsewhere"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    wait_until("the job to end", Duration::from_secs(20), || async {
+        jobs(&relay)
+            .await
+            .first()
+            .is_some_and(|j| j["state"] == "done")
+    })
+    .await;
+    let job = &jobs(&relay).await[0];
+    assert_eq!(job["outcome"], "not-installed");
+    assert_eq!(job["attempts"], 1, "not retried");
+    assert!(github.checks().is_empty());
+    let metrics = reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("currents_bridge_checks_total{outcome=\"not-installed\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_after_the_finish_was_acknowledged_still_completes_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(example_currents(0)).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    // GitHub is slow, so the job is mid-way when the relay dies.
+    github.state.lock().unwrap().latency = Duration::from_millis(400);
+    let mut relay = start_app_relay(&db, &currents, &github, &[]).await;
+    let (status, _) = post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
+    assert_eq!(status, 202);
+    wait_for("the job to reach GitHub", Duration::from_secs(20), || {
+        github
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/check-runs") || r.path.contains("/check-runs/"))
+    })
+    .await;
+    relay.child.start_kill().unwrap(); // SIGKILL
+    relay.child.wait().await.unwrap();
+    assert!(
+        github
+            .checks()
+            .first()
+            .is_none_or(|c| c.status != "completed"),
+        "killed before it completed"
+    );
+
+    github.state.lock().unwrap().latency = Duration::ZERO;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    wait_for(
+        "the check to complete after the restart",
+        Duration::from_secs(30),
+        || {
+            github
+                .checks()
+                .first()
+                .is_some_and(|c| c.status == "completed")
+        },
+    )
+    .await;
+    let checks = github.checks();
+    assert_eq!(
+        checks.len(),
+        1,
+        "the restart found the check run it had made"
+    );
+    assert_eq!(checks[0].annotations.len(), expected_report().1);
+    assert_no_duplicate_annotations(&checks[0]);
+    drop(relay);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_missed_while_the_relay_was_down_are_redelivered_and_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(CurrentsState {
+        cancel: Script::of([Reply::ok(fixture("cancel-ci-github-200.json"))]),
+        ..Default::default()
+    })
+    .await;
+    let mut state = AppState::installed_on(&[REPO]);
+    state.page_size = 2;
+    let now = SystemTime::now();
+    let delivery =
+        |id: u64, run: u64, status_code: u16, event: &str, action: &str, age_s: u64| FakeDelivery {
+            id,
+            guid: format!("guid-{id}"),
+            event: event.into(),
+            action: action.into(),
+            status_code,
+            delivered_at: now - Duration::from_secs(age_s),
+            body: cancelled_job(REPO, run, 1).to_string(),
+        };
+    // Newest first: three failed cancels (the relay was down), one that was delivered, one
+    // `in_progress` event (no cancel), and one older than GitHub's three days.
+    state.deliveries = vec![
+        delivery(6, 706, 502, "workflow_job", "completed", 60),
+        delivery(5, 705, 0, "workflow_job", "in_progress", 70),
+        delivery(4, 704, 200, "workflow_job", "completed", 80),
+        delivery(3, 703, 502, "workflow_job", "completed", 90),
+        delivery(2, 702, 504, "workflow_job", "completed", 100),
+        delivery(1, 701, 502, "workflow_job", "completed", 4 * 24 * 3600),
+    ];
+    let github = FakeGithubApp::start(state).await;
+    let relay = start_app_relay(&db, &currents, &github, &[("RELAY_CATCHUP_INTERVAL", "1h")]).await;
+
+    wait_for("three cancels", Duration::from_secs(30), || {
+        currents.requests_to("/v1/runs/cancel-ci/github").len() >= 3
+    })
+    .await;
+    let mut redelivered = github.state.lock().unwrap().redelivered.clone();
+    redelivered.sort_unstable();
+    assert_eq!(
+        redelivered,
+        vec![2, 3, 6],
+        "only the failed, wanted, recent ones"
+    );
+    let mut cancelled: Vec<String> = currents
+        .requests_to("/v1/runs/cancel-ci/github")
+        .iter()
+        .map(|r| r.json()["githubRunId"].as_str().unwrap().to_owned())
+        .collect();
+    cancelled.sort();
+    assert_eq!(cancelled, vec!["702", "703", "706"]);
+    assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+    let metrics = reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("currents_bridge_redeliveries_total{outcome=\"requested\"} 3"),
+        "{metrics}"
+    );
+}
+
+/// Sends a Currents webhook through the router; the status and body.
+async fn through_router(
+    state: &currents_bridge::relay::AppState,
+    secret: Option<&str>,
+    timestamp: Option<String>,
+    body: &str,
+) -> (u16, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut request =
+        axum::http::Request::post("/webhooks/currents").header("content-type", "application/json");
+    if let Some(secret) = secret {
+        request = request.header("x-currents-bridge-secret", secret);
+    }
+    if let Some(timestamp) = timestamp {
+        request = request.header("x-timestamp", timestamp);
+    }
+    let response = currents_bridge::relay::router(state.clone())
+        .oneshot(
+            request
+                .body(axum::body::Body::from(body.to_owned()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn the_currents_route_checks_secret_timestamp_and_payload_before_storing() {
+    use currents_bridge::relay::{AppState, CurrentsHook, WebhookSecrets};
+    use secrecy::SecretString;
+    let dir = tempfile::tempdir().unwrap();
+    let store = currents_bridge::store::Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("r.db").display()
+    ))
+    .await
+    .unwrap();
+    let github = WebhookSecrets::new(vec![SecretString::from(WEBHOOK_SECRET)]).unwrap();
+    let plain = AppState::new(
+        store.clone(),
+        github.clone(),
+        None,
+        64 * 1024,
+        Duration::from_secs(5),
+    );
+    let state = plain.clone().with_currents_hook(CurrentsHook {
+        // Rotation: the new secret first, the old one still accepted.
+        currents_secrets: WebhookSecrets::new(vec![
+            SecretString::from(CURRENTS_SECRET),
+            SecretString::from("the-old-one"),
+        ])
+        .unwrap(),
+        github_host: "127.0.0.1".into(),
+    });
+    let now = || Some(now_secs().to_string());
+    let finish = currents_event("RUN_FINISH", None, REPO).to_string();
+
+    // Without CURRENTS_WEBHOOK_SECRET the route does not exist.
+    assert_eq!(
+        through_router(&plain, Some(CURRENTS_SECRET), now(), &finish)
+            .await
+            .0,
+        404
+    );
+    // Secret: missing, wrong, a prefix, then the rotated-out one still works.
+    assert_eq!(through_router(&state, None, now(), &finish).await.0, 401);
+    assert_eq!(
+        through_router(&state, Some("wrong"), now(), &finish)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        through_router(&state, Some(&CURRENTS_SECRET[..10]), now(), &finish)
+            .await
+            .0,
+        401
+    );
+    // Timestamp: missing, stale, future (seconds and milliseconds), garbage.
+    let secret = Some(CURRENTS_SECRET);
+    assert_eq!(through_router(&state, secret, None, &finish).await.0, 401);
+    for stale in [
+        now_secs() - 301,
+        now_secs() + 301,
+        (now_secs() - 400) * 1000,
+    ] {
+        assert_eq!(
+            through_router(&state, secret, Some(stale.to_string()), &finish)
+                .await
+                .0,
+            401,
+            "{stale}"
+        );
+    }
+    assert_eq!(
+        through_router(&state, secret, Some("soon".into()), &finish)
+            .await
+            .0,
+        401
+    );
+    // Nothing was stored by any of those.
+    assert!(store.jobs(None, 10).await.unwrap().is_empty());
+
+    // Unparsable, and parsable but unusable.
+    assert_eq!(
+        through_router(&state, secret, now(), "{not json").await.0,
+        400
+    );
+    let mut no_commit = currents_event("RUN_FINISH", None, REPO);
+    no_commit["commit"]["sha"] = json!("not-a-sha");
+    assert_eq!(
+        through_router(&state, secret, now(), &no_commit.to_string())
+            .await
+            .0,
+        400
+    );
+    let mut no_run = currents_event("RUN_FINISH", None, REPO);
+    no_run["runUrl"] = json!("https://app.currents.dev/");
+    assert_eq!(
+        through_router(&state, secret, now(), &no_run.to_string())
+            .await
+            .0,
+        400
+    );
+    // Verified, but nothing to do: another event, another host.
+    let mut other_event = currents_event("RUN_FINISH", None, REPO);
+    other_event["event"] = json!("RUN_PAUSED");
+    assert_eq!(
+        through_router(&state, secret, now(), &other_event.to_string()).await,
+        (200, "nothing to do".into())
+    );
+    let mut github_com = currents_event("RUN_FINISH", None, REPO);
+    github_com["commit"]["remoteOrigin"] = json!("https://github.com/acme/webapp.git");
+    assert_eq!(
+        through_router(&state, secret, now(), &github_com.to_string()).await,
+        (200, "repository not on this GitHub host".into())
+    );
+    assert!(store.jobs(None, 10).await.unwrap().is_empty());
+
+    // Valid, with the old secret and a millisecond timestamp: stored before the answer.
+    let millis = Some((now_secs() * 1000).to_string());
+    assert_eq!(
+        through_router(&state, Some("the-old-one"), millis, &finish).await,
+        (202, "check queued".into())
+    );
+    let jobs = store.jobs(None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].kind, currents_bridge::store::JobKind::Check);
+    assert_eq!(jobs[0].repository, REPO);
+    let payload: Value = serde_json::from_str(jobs[0].payload.as_deref().unwrap()).unwrap();
+    assert_eq!(payload["run_id"], RUN_ID);
+    assert_eq!(payload["head_sha"], SHA);
+    assert_eq!(
+        through_router(&state, secret, now(), &finish).await.0,
+        200,
+        "duplicate"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_installation_token_is_replaced_within_the_same_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(example_currents(1)).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    assert_eq!(
+        post_currents(&relay, &currents_event("RUN_START", None, REPO))
+            .await
+            .0,
+        202
+    );
+    wait_for("the in-progress check", Duration::from_secs(20), || {
+        !github.checks().is_empty()
+    })
+    .await;
+    // GitHub forgets every token it issued (revoked, or expired early).
+    github.state.lock().unwrap().tokens.clear();
+    assert_eq!(
+        post_currents(&relay, &currents_event("RUN_FINISH", None, REPO))
+            .await
+            .0,
+        202
+    );
+    wait_for("the check to complete", Duration::from_secs(20), || {
+        github.checks()[0].status == "completed"
+    })
+    .await;
+    let token_requests = github
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/access_tokens"))
+        .count();
+    assert_eq!(token_requests, 2, "one token, then one more after the 401");
+    let finish = jobs(&relay)
+        .await
+        .into_iter()
+        .find(|j| j["dedupe_key"].as_str().unwrap().contains("RUN_FINISH"))
+        .unwrap();
+    assert_eq!(finish["attempts"], 1, "no retry from the queue was needed");
+    assert_eq!(
+        github.rejected(),
+        vec!["401: Bad credentials".to_owned()],
+        "exactly the one refused call"
+    );
+}
+
+#[tokio::test]
+async fn a_jwt_signed_with_another_key_is_refused_by_github_and_says_so() {
+    use currents_bridge::github::app::{AppCredentials, AppError, AppId, GithubApp};
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let pem = other
+        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string();
+    let app = |pem: String| {
+        GithubApp::new(
+            &AppCredentials {
+                app_id: AppId::new(APP_ID),
+                private_key: secrecy::SecretString::from(pem),
+            },
+            github.url().parse().unwrap(),
+            currents_bridge::retry::RetryPolicy {
+                max_retries: 0,
+                ..currents_bridge::retry::RetryPolicy::ACTION
+            },
+            &http(),
+        )
+        .unwrap()
+    };
+    let repo = currents_bridge::github::Repository::parse(REPO).unwrap();
+    let error = app(pem).installation(&repo).await.unwrap_err();
+    assert!(
+        matches!(&error, AppError::Github(e) if e.status() == Some(401)),
+        "{error}"
+    );
+    assert!(github.rejected()[0].contains("JSON web token could not be decoded"));
+    // The right key: the installation, then an App that is not installed on a repository.
+    let right = app(app_keys().0.clone());
+    assert!(right.installation(&repo).await.is_ok());
+    let elsewhere = currents_bridge::github::Repository::parse("acme/elsewhere").unwrap();
+    assert!(matches!(
+        right.installation(&elsewhere).await,
+        Err(AppError::NotInstalled(_))
+    ));
+}
