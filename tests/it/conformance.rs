@@ -115,3 +115,113 @@ async fn prism_does_refuse_an_invalid_request() {
         "{text}"
     );
 }
+
+/// App mode's calls: the relay, as a GitHub App, turns a Currents run's start and finish into
+/// a check run through Prism (installation lookup and token with a JWT, the check created in
+/// progress, its annotations in batches, its completion), and the catch-up's two calls.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Prism serving GitHub's API description at PRISM_GITHUB_URL"]
+async fn app_mode_requests_conform_to_githubs_api_description() {
+    use currents_bridge::github::app::{AppCredentials, AppId, GithubApp};
+    use serde_json::{Value, json};
+    let prism = prism();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let (mut run, instances) = synthetic_run(60, 60, 1, "x");
+    let run_id = run["data"]["runId"].as_str().unwrap().to_owned();
+    let mut state = serving(run.clone(), &instances);
+    let mut in_progress = run.clone();
+    in_progress["data"]["completionState"] = json!("IN_PROGRESS");
+    state.runs.insert(
+        run_id.clone(),
+        Script::of([Reply::ok(in_progress), Reply::ok(run.take())]),
+    );
+    let currents = FakeCurrents::start(state).await;
+    let relay = crate::support::relay_process::start_relay_with(
+        &db,
+        &currents,
+        &[
+            ("GITHUB_APP_ID", "31337"),
+            ("GITHUB_APP_PRIVATE_KEY", crate::support::github_app::app_keys().0.as_str()),
+            ("GITHUB_API_URL", prism.as_str()),
+            ("CURRENTS_WEBHOOK_SECRET", "conformance"),
+            ("RELAY_CATCHUP_INTERVAL", "0"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for event in ["RUN_START", "RUN_FINISH"] {
+        let mut body = fixture("webhook-run-finish.json");
+        body["event"] = json!(event);
+        body["runUrl"] = json!(format!("https://app.currents.dev/run/{run_id}"));
+        body["commit"]["remoteOrigin"] = json!("https://127.0.0.1/acme/webapp.git");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let response = client
+            .post(format!("{}/webhooks/currents", relay.base))
+            .header("content-type", "application/json")
+            .header("x-currents-bridge-secret", "conformance")
+            .header("x-timestamp", now.to_string())
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        wait_until(
+            "the job to end",
+            std::time::Duration::from_secs(30),
+            || async {
+                let jobs: Vec<Value> = client
+                    .get(format!("{}/admin/jobs", relay.base))
+                    .bearer_auth("crash-admin")
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                jobs.iter().all(|j| j["state"] != "pending" && j["state"] != "running")
+            },
+        )
+        .await;
+    }
+    let jobs: Vec<Value> = client
+        .get(format!("{}/admin/jobs", relay.base))
+        .bearer_auth("crash-admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outcomes: Vec<&str> = jobs.iter().map(|j| j["outcome"].as_str().unwrap_or("")).collect();
+    assert_eq!(
+        outcomes,
+        vec!["check-completed", "check-in-progress"],
+        "GitHub's API description refused a request: {jobs:#?}\nrelay log:\n{}",
+        relay.log_text()
+    );
+
+    let app = GithubApp::new(
+        &AppCredentials {
+            app_id: AppId::new(31337),
+            private_key: secrecy::SecretString::from(
+                crate::support::github_app::app_keys().0.clone(),
+            ),
+        },
+        prism.parse().unwrap(),
+        currents_bridge::retry::RetryPolicy {
+            max_retries: 0,
+            ..currents_bridge::retry::RetryPolicy::ACTION
+        },
+        &http(),
+    )
+    .unwrap();
+    let (deliveries, _) = app.deliveries(None).await.expect("the deliveries list conforms");
+    assert!(!deliveries.is_empty(), "Prism answers its example");
+    app.redeliver(deliveries[0].id)
+        .await
+        .expect("the redelivery request conforms");
+}

@@ -80,7 +80,83 @@ on_both_backends!(
     release_dead_and_retry,
     a_new_delivery_requeues_a_dead_job_and_bulk_retry_requeues_all,
     retention_prunes_only_old_finished_rows,
+    check_records_and_sweeps_are_leased_to_one_owner,
 );
+
+/// App mode's rows: a check job keeps its kind and payload; a run's check record and a sweep
+/// are held by one owner at a time, and what was saved under the lease is read back.
+async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
+    use currents_bridge::store::{CheckRecord, JobKind, NewCheckJob};
+    let ids = ids("currents", "body-digest-1");
+    let job = NewJob::check(
+        "acme/webapp",
+        NewCheckJob {
+            key: "run1#RUN_FINISH#".into(),
+            payload: r#"{"run_id":"run1"}"#.into(),
+        },
+    );
+    let Recorded::Job { id, created: true, .. } =
+        store.record(&delivery(&ids), Some(&job)).await.unwrap()
+    else {
+        panic!("a check job is queued");
+    };
+    let stored = store.job(id).await.unwrap().unwrap();
+    assert_eq!(stored.kind, JobKind::Check);
+    assert_eq!(stored.dedupe_key, "check#run1#RUN_FINISH#");
+    assert_eq!(stored.payload.as_deref(), Some(r#"{"run_id":"run1"}"#));
+    assert!(store.has_delivery("body-digest-1").await.unwrap());
+    assert!(!store.has_delivery("body-digest-2").await.unwrap());
+
+    let lease = Duration::from_secs(60);
+    let fresh = store
+        .lock_check("run1", "acme/webapp", "abc", "a", lease)
+        .await
+        .unwrap()
+        .expect("a new record is free");
+    assert_eq!(
+        fresh,
+        CheckRecord {
+            check_run_id: None,
+            annotations_sent: 0,
+            completed_at: None
+        }
+    );
+    assert!(
+        store.lock_check("run1", "acme/webapp", "abc", "b", lease).await.unwrap().is_none(),
+        "held by a"
+    );
+    let saved = CheckRecord {
+        check_run_id: Some(42),
+        annotations_sent: 50,
+        completed_at: None,
+    };
+    assert!(store.save_check("run1", "a", &saved).await.unwrap());
+    assert!(!store.save_check("run1", "b", &saved).await.unwrap(), "b holds no lease");
+    store.unlock_check("run1", "a").await.unwrap();
+    let again = store
+        .lock_check("run1", "acme/webapp", "abc", "b", lease)
+        .await
+        .unwrap()
+        .expect("free after the unlock");
+    assert_eq!(again, saved);
+    // An expired lease is taken over.
+    store.unlock_check("run1", "b").await.unwrap();
+    store
+        .lock_check("run1", "acme/webapp", "abc", "c", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.lock_check("run1", "acme/webapp", "abc", "d", lease).await.unwrap().is_some());
+
+    let (last, now) = store.lock_sweep("s", "a", lease).await.unwrap().unwrap();
+    assert_eq!(last, None, "never swept");
+    assert!(now > 1_700_000_000_000, "the database's clock, in ms");
+    assert!(store.lock_sweep("s", "b", lease).await.unwrap().is_none());
+    store.finish_sweep("s", "a", now).await.unwrap();
+    let (last, _) = store.lock_sweep("s", "b", lease).await.unwrap().unwrap();
+    assert_eq!(last, Some(now));
+}
 
 /// Ids live for the test; a delivery borrows them.
 struct Ids {
