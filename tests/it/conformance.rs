@@ -142,7 +142,10 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
         &currents,
         &[
             ("GITHUB_APP_ID", "31337"),
-            ("GITHUB_APP_PRIVATE_KEY", crate::support::github_app::app_keys().0.as_str()),
+            (
+                "GITHUB_APP_PRIVATE_KEY",
+                crate::support::github_app::app_keys().0.as_str(),
+            ),
             ("GITHUB_API_URL", prism.as_str()),
             ("CURRENTS_WEBHOOK_SECRET", "conformance"),
             ("RELAY_CATCHUP_INTERVAL", "0"),
@@ -182,7 +185,8 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
                     .json()
                     .await
                     .unwrap();
-                jobs.iter().all(|j| j["state"] != "pending" && j["state"] != "running")
+                jobs.iter()
+                    .all(|j| j["state"] != "pending" && j["state"] != "running")
             },
         )
         .await;
@@ -196,7 +200,10 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
         .json()
         .await
         .unwrap();
-    let outcomes: Vec<&str> = jobs.iter().map(|j| j["outcome"].as_str().unwrap_or("")).collect();
+    let outcomes: Vec<&str> = jobs
+        .iter()
+        .map(|j| j["outcome"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(
         outcomes,
         vec!["check-completed", "check-in-progress"],
@@ -219,7 +226,10 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
         &http(),
     )
     .unwrap();
-    let (deliveries, _) = app.deliveries(None).await.expect("the deliveries list conforms");
+    let (deliveries, _) = app
+        .deliveries(None)
+        .await
+        .expect("the deliveries list conforms");
     assert!(!deliveries.is_empty(), "Prism answers its example");
     app.redeliver(deliveries[0].id)
         .await

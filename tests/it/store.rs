@@ -95,8 +95,9 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
             payload: r#"{"run_id":"run1"}"#.into(),
         },
     );
-    let Recorded::Job { id, created: true, .. } =
-        store.record(&delivery(&ids), Some(&job)).await.unwrap()
+    let Recorded::Job {
+        id, created: true, ..
+    } = store.record(&delivery(&ids), Some(&job)).await.unwrap()
     else {
         panic!("a check job is queued");
     };
@@ -122,7 +123,11 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
         }
     );
     assert!(
-        store.lock_check("run1", "acme/webapp", "abc", "b", lease).await.unwrap().is_none(),
+        store
+            .lock_check("run1", "acme/webapp", "abc", "b", lease)
+            .await
+            .unwrap()
+            .is_none(),
         "held by a"
     );
     let saved = CheckRecord {
@@ -131,7 +136,10 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
         completed_at: None,
     };
     assert!(store.save_check("run1", "a", &saved).await.unwrap());
-    assert!(!store.save_check("run1", "b", &saved).await.unwrap(), "b holds no lease");
+    assert!(
+        !store.save_check("run1", "b", &saved).await.unwrap(),
+        "b holds no lease"
+    );
     store.unlock_check("run1", "a").await.unwrap();
     let again = store
         .lock_check("run1", "acme/webapp", "abc", "b", lease)
@@ -147,7 +155,13 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
         .unwrap()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(store.lock_check("run1", "acme/webapp", "abc", "d", lease).await.unwrap().is_some());
+    assert!(
+        store
+            .lock_check("run1", "acme/webapp", "abc", "d", lease)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let (last, now) = store.lock_sweep("s", "a", lease).await.unwrap().unwrap();
     assert_eq!(last, None, "never swept");
