@@ -680,3 +680,39 @@ async fn a_jwt_signed_with_another_key_is_refused_by_github_and_says_so() {
         Err(AppError::NotInstalled(_))
     ));
 }
+
+/// The App manifest asks for what App mode uses, no more: every event it subscribes to is one
+/// the relay acts on, and the permissions are those its calls need.
+#[test]
+fn the_app_manifest_asks_for_what_app_mode_uses() {
+    use currents_bridge::relay::events::{Parsed, parse};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/github-app-manifest.json");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(
+        manifest["default_permissions"],
+        json!({"checks": "write", "actions": "read", "metadata": "read"})
+    );
+    assert!(
+        manifest["hook_attributes"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/webhooks/github")
+    );
+    let events = manifest["default_events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    for event in events {
+        let event = event.as_str().unwrap();
+        let payload = match event {
+            "workflow_job" => cancelled_job(REPO, 1, 1),
+            "workflow_run" => cancelled_run(),
+            other => panic!("the manifest subscribes to {other}, which the relay ignores"),
+        };
+        assert!(
+            matches!(
+                parse(event, payload.to_string().as_bytes()),
+                Ok(Parsed::Cancel { .. })
+            ),
+            "{event}"
+        );
+    }
+}
