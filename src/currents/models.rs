@@ -4,8 +4,10 @@
 //! adds fields over time, so every model is lenient: unknown fields are ignored, everything but
 //! the ids is optional or defaulted, `null` reads as the default, enums accept any casing and
 //! keep unknown values, and Cypress and Playwright shapes share one type with optional fields.
-//! An `Option` field needs no `#[serde(default)]`: serde reads a missing one as `None`; other
-//! fields that may be absent say `default`, and `null_default` where `null` arrives too.
+//! Structs whose every field may be absent say so once, with a container-level
+//! `#[serde(default)]` (their `Default` fills what is missing); in the others an `Option` field
+//! needs nothing (serde reads a missing one as `None`) and a field that may be absent says
+//! `default`. `null_default` is added where `null` arrives too.
 
 use std::fmt;
 
@@ -182,9 +184,10 @@ pub fn from_envelope_or_bare<T: DeserializeOwned>(body: &[u8]) -> Result<T, serd
 
 /// The error envelope: `{"status":"FAILED","error":"…"}`; the director sends `message` instead.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ApiError {
     pub status: Option<String>,
-    #[serde(default, alias = "message")]
+    #[serde(alias = "message")]
     pub error: Option<String>,
     pub code: Option<String>,
 }
@@ -215,9 +218,9 @@ pub struct Run {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct RunTimeout {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub is_timeout: bool,
     pub timeout_value_ms: Option<f64>,
 }
@@ -225,17 +228,17 @@ pub struct RunTimeout {
 /// Who cancelled a run and when. The docs say `actor`/`canceledAt`, the OpenAPI document
 /// `cancelledBy`/`cancelledAt`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Cancellation {
-    #[serde(default, alias = "cancelledBy")]
+    #[serde(alias = "cancelledBy")]
     pub actor: Option<String>,
-    #[serde(default, alias = "cancelledAt")]
+    #[serde(alias = "cancelledAt")]
     pub canceled_at: Option<String>,
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct RunMeta {
     pub ci_build_id: Option<String>,
     pub commit: Option<Commit>,
@@ -243,7 +246,7 @@ pub struct RunMeta {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Commit {
     pub sha: Option<String>,
     pub branch: Option<String>,
@@ -255,9 +258,9 @@ pub struct Commit {
 /// `meta.framework`: `{type, version, clientVersion}` in the docs, `{name, version}` in the
 /// OpenAPI document.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Framework {
-    #[serde(default, alias = "name", rename = "type")]
+    #[serde(alias = "name", rename = "type")]
     pub kind: Option<String>,
     pub version: Option<String>,
     pub client_version: Option<String>,
@@ -265,18 +268,17 @@ pub struct Framework {
 
 /// A group: a Playwright project or a Cypress browser/group, with its counters.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Group {
-    #[serde(default)]
     pub group_id: String,
     pub platform: Option<Platform>,
     pub instances: Option<InstanceCounts>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub tests: TestCounts,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Platform {
     pub os_name: Option<String>,
     pub os_version: Option<String>,
@@ -286,40 +288,40 @@ pub struct Platform {
 
 /// Spec-file progress of a group.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct InstanceCounts {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub overall: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub claimed: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub complete: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub passes: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub failures: u64,
 }
 
 /// Test counters of a group (`groups[].tests`) or a spec (`results.stats`); Cypress has no
 /// `flaky` in spec stats, Playwright no `suites`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct TestCounts {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub overall: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub tests: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub passes: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub failures: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub pending: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub skipped: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub flaky: u64,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub retries: u64,
     pub wall_clock_duration: Option<f64>,
 }
@@ -397,15 +399,15 @@ impl Spec {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SpecResults {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub stats: TestCounts,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub flaky: u64,
     pub exception: Option<String>,
     pub video_url: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub screenshots: Vec<Screenshot>,
 }
 
@@ -424,37 +426,36 @@ pub struct Instance {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct InstanceResults {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub stats: TestCounts,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub tests: Vec<Test>,
     /// Cypress: the error that stopped the spec from running at all.
     pub exception: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub screenshots: Vec<Screenshot>,
     /// Cypress: one video of the whole spec; attempts carry `videoTimestamp` into it.
     pub video_url: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub videos: Vec<Video>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub playwright_traces: Vec<Trace>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub attachments: Vec<Attachment>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Test {
-    #[serde(default)]
     pub test_id: String,
-    #[serde(default, deserialize_with = "title_path")]
+    #[serde(deserialize_with = "title_path")]
     pub title: Vec<String>,
     /// Absent on some ("InstanceTest V2") entries: derive it from the last attempt.
     pub state: Option<TestState>,
     pub display_error: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub attempts: Vec<Attempt>,
     pub is_flaky: Option<bool>,
 }
@@ -480,9 +481,8 @@ impl Test {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Attempt {
-    #[serde(default)]
     pub state: TestState,
     pub error: Option<TestError>,
     pub wall_clock_duration: Option<f64>,
@@ -491,7 +491,7 @@ pub struct Attempt {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct TestError {
     pub name: Option<String>,
     pub message: Option<String>,
@@ -502,7 +502,7 @@ pub struct TestError {
 /// A pre-rendered source excerpt around the failing line. Playwright gives the absolute runner
 /// path in `file`; Cypress gives `relativeFile`, `originalFile` and `absoluteFile`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct CodeFrame {
     pub line: Option<u32>,
     pub column: Option<u32>,
@@ -515,17 +515,17 @@ pub struct CodeFrame {
 
 /// Artifacts name the test and attempt they belong to; one without a `testId` is spec-level.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Screenshot {
     pub name: Option<String>,
     pub test_id: Option<String>,
     pub test_attempt_index: Option<usize>,
-    #[serde(default, rename = "screenshotURL", alias = "screenshotUrl")]
+    #[serde(rename = "screenshotURL", alias = "screenshotUrl")]
     pub screenshot_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Video {
     pub test_id: Option<String>,
     pub test_attempt_index: Option<usize>,
@@ -533,17 +533,17 @@ pub struct Video {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Trace {
     pub test_id: Option<String>,
     pub test_attempt_index: Option<usize>,
     pub name: Option<String>,
-    #[serde(default, rename = "traceURL", alias = "traceUrl")]
+    #[serde(rename = "traceURL", alias = "traceUrl")]
     pub trace_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Attachment {
     pub test_id: Option<String>,
     pub test_attempt_index: Option<usize>,
@@ -555,12 +555,12 @@ pub struct Attachment {
 /// `data` of a successful cancel, parsed only for logging: the docs, the OpenAPI document, the
 /// director and the 2026 action (`data: {}`) all disagree.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct CancelResponse {
     pub run_id: Option<RunId>,
-    #[serde(default, alias = "cancelledBy")]
+    #[serde(alias = "cancelledBy")]
     pub actor: Option<String>,
-    #[serde(default, alias = "cancelledAt")]
+    #[serde(alias = "cancelledAt")]
     pub canceled_at: Option<String>,
     pub cancellation: Option<Cancellation>,
 }

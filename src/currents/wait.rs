@@ -43,6 +43,16 @@ pub struct WaitTiming {
     pub poll_interval: Duration,
 }
 
+impl WaitTiming {
+    /// One look, no waiting: for a caller that waits elsewhere (the relay's check jobs look
+    /// again from its durable queue). An unfinished run ends the wait as
+    /// [`WaitError::NotComplete`], after [`WaitEvent::InProgress`] has shown it.
+    pub const ONCE: Self = Self {
+        timeout: Duration::ZERO,
+        poll_interval: Duration::ZERO,
+    };
+}
+
 /// What happened at one look, for the caller to show or act on.
 #[derive(Debug)]
 pub enum WaitEvent<'a> {
@@ -107,7 +117,7 @@ pub async fn wait_for_completion<S: RunSource>(
             }
             None => on_event(WaitEvent::NotRecordedYet { elapsed }),
         }
-        if started.elapsed() + timing.poll_interval > timing.timeout {
+        if started.elapsed() + timing.poll_interval >= timing.timeout {
             let wait = humantime::format_duration(timing.timeout).to_string();
             return Err(match last_seen {
                 Some(last_seen) => WaitError::NotComplete { last_seen, wait },

@@ -14,7 +14,10 @@ use std::time::{Duration, SystemTime};
 
 use super::currents_hook::CheckPayload;
 use super::schedule::{Decision, RetrySchedule};
-use crate::currents::{CurrentsClient, CurrentsError, SourceError, fetch_failed_instances};
+use crate::currents::{
+    CurrentsClient, Run, RunTarget, SourceError, WaitError, WaitEvent, WaitTiming,
+    fetch_failed_instances, wait_for_completion,
+};
 use crate::github::app::{AppError, GithubApp};
 use crate::github::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRunId, CheckRunOutput, CheckRunUpdate,
@@ -56,9 +59,9 @@ enum SyncError {
     #[error(transparent)]
     Github(#[from] GithubError),
     #[error(transparent)]
-    Currents(#[from] CurrentsError),
-    #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Wait(WaitError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("lost the lease on the run's check record")]
@@ -70,8 +73,8 @@ impl SyncError {
         match self {
             Self::App(e) => e.is_transient(),
             Self::Github(e) => e.is_transient(),
-            Self::Currents(e) => e.is_transient(),
-            Self::Source(e) => e.degrades(),
+            Self::Source(SourceError::Api(e)) => e.is_transient(),
+            Self::Source(_) | Self::Wait(_) => false,
             Self::Store(_) | Self::LostLease => true,
         }
     }
@@ -218,7 +221,7 @@ async fn sync(
         Err(AppError::NotInstalled(_)) => return Ok(Synced::Done(JobOutcome::NotInstalled)),
         Err(e) => return Err(e.into()),
     };
-    let run = ctx.currents.get_run(&payload.run_id).await?;
+    let run = look_at_run(ctx.currents, payload).await?;
     let run_url = crate::currents::run_url(&run.run_id);
     let save = Saver {
         store: ctx.store,
@@ -299,6 +302,28 @@ async fn sync(
         "check run completed"
     );
     Ok(Synced::Done(JobOutcome::CheckCompleted))
+}
+
+/// The run as Currents has it now: one look of [`wait_for_completion`], whose waiting is the
+/// queue's here.
+async fn look_at_run(currents: &CurrentsClient, payload: &CheckPayload) -> Result<Run, SyncError> {
+    let mut in_progress = None;
+    let looked = wait_for_completion(
+        currents,
+        &RunTarget::Id(payload.run_id.clone()),
+        WaitTiming::ONCE,
+        |event| {
+            if let WaitEvent::InProgress { run, .. } = event {
+                in_progress = Some(run.clone());
+            }
+        },
+    )
+    .await;
+    match (looked, in_progress) {
+        (Ok(run), _) | (Err(WaitError::NotComplete { .. }), Some(run)) => Ok(run),
+        (Err(WaitError::Source(e)), _) => Err(SyncError::Source(e)),
+        (Err(other), _) => Err(SyncError::Wait(other)),
+    }
 }
 
 /// Records what GitHub accepted, under the job's lease on the run's check record.
