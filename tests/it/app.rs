@@ -716,3 +716,170 @@ fn the_app_manifest_asks_for_what_app_mode_uses() {
         );
     }
 }
+
+#[tokio::test]
+async fn register_currents_webhook_creates_the_hook_with_the_secret_header() {
+    let currents = FakeCurrents::start(CurrentsState {
+        webhooks: Script::of([Reply {
+            status: 201,
+            body: json!({"status": "OK", "data": {"hookId": "0b3c2a1e-5d4f-4e6a-9b8c-7d6e5f4a3b2c",
+                "projectId": "Xk9Pq2", "url": "https://relay.example.com/webhooks/currents"}}),
+            headers: vec![],
+        }]),
+        ..Default::default()
+    })
+    .await;
+    let run = |url: &str| {
+        let mut command = tokio::process::Command::new(binary());
+        command
+            .env_clear()
+            .env("CURRENTS_API_URL", currents.url())
+            .env("CURRENTS_API_KEY", CURRENTS_KEY)
+            .env(
+                "CURRENTS_WEBHOOK_SECRET",
+                format!("{CURRENTS_SECRET},older"),
+            )
+            .args([
+                "relay",
+                "register-currents-webhook",
+                "--project-id",
+                "Xk9Pq2",
+                "--url",
+                url,
+            ]);
+        command.output()
+    };
+    let out = run("https://relay.example.com/webhooks/currents")
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("0b3c2a1e-5d4f-4e6a-9b8c-7d6e5f4a3b2c"),
+        "{stdout}"
+    );
+    for secret in [CURRENTS_SECRET, CURRENTS_KEY] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} was shown"
+        );
+    }
+    let requests = currents.requests_to("/v1/webhooks");
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.query, "projectId=Xk9Pq2");
+    let body = request.json();
+    assert_eq!(body["url"], "https://relay.example.com/webhooks/currents");
+    assert_eq!(
+        body["hookEvents"],
+        json!(["RUN_START", "RUN_FINISH", "RUN_TIMEOUT", "RUN_CANCELED"])
+    );
+    // Currents takes the headers as a JSON object in a string; the newest secret goes in it.
+    let headers: Value = serde_json::from_str(body["headers"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        headers,
+        json!({"x-currents-bridge-secret": CURRENTS_SECRET})
+    );
+    assert_eq!(body["label"], "currents-bridge");
+
+    // A plain-http URL would send the secret in the clear: refused before any call.
+    let out = run("http://relay.example.com/webhooks/currents")
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be https"));
+    assert_eq!(currents.requests_to("/v1/webhooks").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn short_lived_installation_tokens_are_renewed_before_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(example_currents(1)).await;
+    let mut state = AppState::installed_on(&[REPO]);
+    // Shorter than the 5 minutes before expiry at which the relay renews: never reused.
+    state.token_lifetime = Duration::from_secs(2);
+    let github = FakeGithubApp::start(state).await;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    assert_eq!(
+        post_currents(&relay, &currents_event("RUN_START", None, REPO))
+            .await
+            .0,
+        202
+    );
+    wait_for("the in-progress check", Duration::from_secs(20), || {
+        !github.checks().is_empty()
+    })
+    .await;
+    // Past the first token's expiry.
+    wait_for("the first token to expire", Duration::from_secs(5), || {
+        let s = github.state.lock().unwrap();
+        s.tokens
+            .values()
+            .all(|(_, expiry)| *expiry <= SystemTime::now())
+    })
+    .await;
+    assert_eq!(
+        post_currents(&relay, &currents_event("RUN_FINISH", None, REPO))
+            .await
+            .0,
+        202
+    );
+    wait_for("the check to complete", Duration::from_secs(20), || {
+        github.checks()[0].status == "completed"
+    })
+    .await;
+    assert!(
+        github.rejected().is_empty(),
+        "an expired token was used: {:?}",
+        github.rejected()
+    );
+    let token_requests = github
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/access_tokens"))
+        .count();
+    assert_eq!(token_requests, 2);
+}
+
+/// The same start-to-finish flow on PostgreSQL, as several replicas would run it.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL at TEST_DATABASE_URL"]
+async fn on_postgres_start_then_finish_make_one_complete_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let url = crate::store::postgres_url().await;
+    let currents = FakeCurrents::start(example_currents(1)).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let relay = start_app_relay(&db, &currents, &github, &[("DATABASE_URL", url.as_str())]).await;
+    assert_eq!(
+        post_currents(&relay, &currents_event("RUN_START", None, REPO))
+            .await
+            .0,
+        202
+    );
+    wait_for("the in-progress check", Duration::from_secs(20), || {
+        !github.checks().is_empty()
+    })
+    .await;
+    assert_eq!(
+        post_currents(&relay, &currents_event("RUN_FINISH", None, REPO))
+            .await
+            .0,
+        202
+    );
+    wait_for("the check to complete", Duration::from_secs(20), || {
+        github.checks()[0].status == "completed"
+    })
+    .await;
+    let checks = github.checks();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].annotations.len(), expected_report().1);
+    assert!(
+        relay.log_text().contains("store=\"postgres\""),
+        "{}",
+        relay.log_text()
+    );
+}

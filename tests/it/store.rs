@@ -28,6 +28,11 @@ async fn sqlite() -> (Store, tempfile::TempDir) {
 /// A store on a new database of the server at `TEST_DATABASE_URL`. Fails, rather than skips,
 /// when there is none: only ignored tests call it, so it runs only when asked for.
 pub(crate) async fn postgres() -> Store {
+    Store::connect(&postgres_url().await).await.unwrap()
+}
+
+/// The URL of a new, empty database on the server at `TEST_DATABASE_URL`.
+pub(crate) async fn postgres_url() -> String {
     let base = std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|url| !url.is_empty())
@@ -46,7 +51,7 @@ pub(crate) async fn postgres() -> Store {
         .unwrap();
     let mut url = url::Url::parse(&base).unwrap();
     url.set_path(&name);
-    Store::connect(url.as_str()).await.unwrap()
+    url.to_string()
 }
 
 /// Runs each named check once per backend: `sqlite::NAME` and (ignored) `postgres::NAME`.

@@ -129,6 +129,8 @@ pub struct CurrentsState {
     pub cancel: Script,
     /// `DELETE /runs/{id}`.
     pub delete: Script,
+    /// `POST /webhooks`.
+    pub webhooks: Script,
     pub latency: Duration,
     pub requests: Vec<Recorded>,
 }
@@ -183,6 +185,7 @@ async fn currents_handler(
             }
             ("GET", ["runs", id]) => s.runs.get_mut(*id).and_then(Script::next),
             ("DELETE", ["runs", _]) => s.delete.next(),
+            ("POST", ["webhooks"]) => s.webhooks.next(),
             ("GET", ["instances", id]) => s.instances.get_mut(*id).and_then(Script::next),
             _ => None,
         };
