@@ -6,10 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use super::cancel::{describe, report_outcome};
 use super::signal::Interrupt;
-use crate::cli::{CheckMode, Publish, ReportConfig, ReportInput};
+use crate::cli::{CheckMode, CompareWith, FailOn, Publish, ReportConfig, ReportInput};
 use crate::currents::{
-    CancelTarget, CurrentsClient, DirSource, FailedInstances, RunId, RunTarget, SourceError,
-    WaitError, WaitEvent, WaitTiming, fetch_failed_instances, wait_for_completion,
+    CancelTarget, CurrentsClient, DirSource, FailedInstances, ProjectId, Run, RunId, RunTarget,
+    SourceError, WaitError, WaitEvent, WaitTiming, base_run, fetch_failed_instances,
+    wait_for_completion,
 };
 use anyhow::Context;
 
@@ -147,13 +148,13 @@ async fn run(
     http: &Http,
     progress: &SharedProgress,
 ) -> anyhow::Result<Exit> {
-    let (run, details) = match source {
+    let (run, details, base) = match source {
         Source::Dir(dir) => {
             let run = dir.run().map_err(input_error)?;
             let details = fetch_failed_instances(dir, &run, config.fetch_concurrency)
                 .await
                 .map_err(input_error)?;
-            (run, details)
+            (run, details, None)
         }
         Source::Api {
             client,
@@ -162,19 +163,41 @@ async fn run(
             ..
         } => {
             let run = wait_logged(client, target, *timing, progress).await?;
-            let details = fetch_failed_instances(client, &run, config.fetch_concurrency)
-                .await
-                .map_err(input_error)?;
+            // The base branch's run is fetched while this run's instances are.
+            let (details, base) = tokio::join!(
+                fetch_failed_instances(client, &run, config.fetch_concurrency),
+                compare_with(config, client, target, &run),
+            );
+            let details = details.map_err(input_error)?;
             warn_unavailable(&details);
-            (run, details)
+            (run, details, base)
         }
     };
-    let report = report::build(
+    let mut report = report::build(
         &run,
         &details.instances,
         &details.unavailable,
         SystemTime::now(),
     );
+    if let Some((branch, base)) = base {
+        let base = base.map(|(run, details)| {
+            report::build(
+                &run,
+                &details.instances,
+                &details.unavailable,
+                SystemTime::now(),
+            )
+        });
+        if base.is_none() {
+            println!(
+                "{}",
+                runtime::notice(&format!(
+                    "No completed Currents run of {branch} to compare with: failures are not marked new."
+                ))
+            );
+        }
+        report::compare(&mut report, base.as_ref(), &branch);
+    }
     let output = report::check_output(&report);
     let annotations = report::annotations(&report, &config.path_prefix);
 
@@ -236,11 +259,76 @@ async fn run(
     }
 
     let failed = report.totals.failed > 0 || report.conclusion == report::Conclusion::Failure;
-    Ok(if config.fail_on_test_failures && failed {
+    let fails_step = match config.fail_on_test_failures {
+        FailOn::Never => false,
+        FailOn::Any => failed,
+        // Without a base run every failure counts as new.
+        FailOn::New => match report.new_failures() {
+            Some(new) => new > 0,
+            None => failed,
+        },
+    };
+    Ok(if fails_step {
         Exit::TestsFailed
     } else {
         Exit::Success
     })
+}
+
+/// The branch to compare with and its latest completed run (`None` if it has none), when a
+/// comparison is asked for (`--compare-branch`, or a pull request's base by default). A failed
+/// lookup is a warning: the report goes on without the comparison.
+async fn compare_with(
+    config: &ReportConfig,
+    client: &CurrentsClient,
+    target: &RunTarget,
+    run: &Run,
+) -> Option<(String, Option<(Run, FailedInstances)>)> {
+    let branch = match &config.compare {
+        CompareWith::Off => return None,
+        CompareWith::Branch(branch) => branch.clone(),
+        CompareWith::PullRequestBase => {
+            let event = config
+                .event_path
+                .as_deref()
+                .and_then(|path| std::fs::read(path).ok())
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+            event::pull_request_base(config.event_name.as_deref(), event.as_ref())?
+        }
+    };
+    let project: ProjectId = match (&run.project_id, target) {
+        (Some(project), _) => project.clone(),
+        (None, RunTarget::CiBuild { project_id, .. }) => project_id.clone(),
+        (None, RunTarget::Id(_)) => {
+            println!(
+                "{}",
+                runtime::notice(
+                    "Currents did not say which project the run is in: no comparison with the base branch."
+                )
+            );
+            return None;
+        }
+    };
+    match base_run(
+        client,
+        &project,
+        &branch,
+        &run.run_id,
+        config.fetch_concurrency,
+    )
+    .await
+    {
+        Ok(base) => Some((branch, base)),
+        Err(e) => {
+            println!(
+                "{}",
+                runtime::warning(&format!(
+                    "Cannot read the latest run of {branch} to compare with ({e}); the report goes on without the comparison."
+                ))
+            );
+            None
+        }
+    }
 }
 
 /// Publishes the report where `--check-mode` says: its own named check run, the job's check
@@ -320,7 +408,7 @@ async fn publish_checks(
         } else {
             &job_url
         },
-        if config.fail_on_test_failures {
+        if config.fail_on_test_failures != FailOn::Never {
             ""
         } else {
             " (set fail-on-test-failures to fail the job when tests fail)"
@@ -416,6 +504,13 @@ fn write_runtime(
                 check.map(|c| c.id.to_string()).unwrap_or_default(),
             ),
             ("check-run-url", check_url.unwrap_or_default()),
+            (
+                "new-failures",
+                report
+                    .new_failures()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+            ),
         ])
         .context("cannot write GITHUB_OUTPUT")
 }

@@ -61,9 +61,14 @@ pub struct ReportArgs {
     /// Prefix that makes spec paths repository-relative, e.g. `e2e/`
     #[arg(long, env = "CURRENTS_PATH_PREFIX", value_name = "PATH")]
     pub path_prefix: Option<String>,
-    /// Exit 1 when tests failed [default: false]
-    #[arg(long, env = "CURRENTS_FAIL_ON_TEST_FAILURES", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    /// Exit 1 when tests failed: true, false, or new (only failures that do not fail on the
+    /// base branch) [default: false]
+    #[arg(long, env = "CURRENTS_FAIL_ON_TEST_FAILURES", num_args = 0..=1, default_missing_value = "true", value_name = "WHEN")]
     pub fail_on_test_failures: Option<String>,
+    /// Compare failures with the latest completed run of this branch; `off` to skip
+    /// [default: a pull request's base branch]
+    #[arg(long, env = "CURRENTS_COMPARE_BRANCH", value_name = "BRANCH")]
+    pub compare_branch: Option<String>,
     /// Cancel the Currents run on SIGINT/SIGTERM [default: true]
     #[arg(long, env = "CURRENTS_CANCEL_ON_ABORT", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub cancel_on_abort: Option<String>,
@@ -126,6 +131,25 @@ pub struct ShaSources {
     pub github_sha: Option<String>,
 }
 
+/// When `report` exits 1 for test failures (`--fail-on-test-failures`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Never,
+    /// Any failed test.
+    Any,
+    /// A failure that does not fail on the base branch too (any failure without a base run).
+    New,
+}
+
+/// What `report` compares with (`--compare-branch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompareWith {
+    Off,
+    /// The base branch of the pull request the event names, if any.
+    PullRequestBase,
+    Branch(String),
+}
+
 /// Where `report` puts the check (`--check-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckMode {
@@ -149,7 +173,11 @@ pub struct ReportConfig {
     /// The job's own check run, when the runner gave its id.
     pub job_check_run_id: Option<CheckRunId>,
     pub path_prefix: String,
-    pub fail_on_test_failures: bool,
+    pub fail_on_test_failures: FailOn,
+    pub compare: CompareWith,
+    /// `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH`, for the pull request's base branch.
+    pub event_name: Option<String>,
+    pub event_path: Option<PathBuf>,
     /// Whether to cancel the Currents run on SIGINT/SIGTERM (`--cancel-on-abort`).
     pub cancel_on_abort: bool,
     /// What to cancel before the run id is known: this GitHub run, or `--run-id`.
@@ -304,11 +332,31 @@ impl ReportArgs {
                 )),
             },
             path_prefix: set(self.path_prefix.clone()).unwrap_or_default(),
-            fail_on_test_failures: parse_bool(
-                "--fail-on-test-failures (CURRENTS_FAIL_ON_TEST_FAILURES)",
-                self.fail_on_test_failures.clone(),
-                false,
-            )?,
+            fail_on_test_failures: match set(self.fail_on_test_failures.clone()) {
+                Some(v) if v.eq_ignore_ascii_case("new") => FailOn::New,
+                raw => match parse_bool("", raw.clone(), false) {
+                    Ok(true) => FailOn::Any,
+                    Ok(false) => FailOn::Never,
+                    Err(_) => {
+                        return Err(bad(format!(
+                            "--fail-on-test-failures (CURRENTS_FAIL_ON_TEST_FAILURES) must be true, false or new, not {:?}",
+                            raw.unwrap_or_default()
+                        )));
+                    }
+                },
+            },
+            compare: match set(self.compare_branch.clone()) {
+                None => CompareWith::PullRequestBase,
+                Some(v) if v.eq_ignore_ascii_case("off") => CompareWith::Off,
+                Some(branch) if branch.len() > 255 || branch.chars().any(char::is_control) => {
+                    return Err(bad(
+                        "--compare-branch (CURRENTS_COMPARE_BRANCH) must be a branch name",
+                    ));
+                }
+                Some(branch) => CompareWith::Branch(branch),
+            },
+            event_name: set(self.event_name.clone()),
+            event_path: self.event_path.clone().filter(|p| !p.as_os_str().is_empty()),
             cancel_on_abort,
             cancel_target: cancel_target(&self.currents, &self.select, github_run),
             fetch_concurrency,
@@ -371,7 +419,7 @@ mod tests {
             }
         );
         assert_eq!(timing.timeout, Duration::from_secs(120));
-        assert!(config.fail_on_test_failures);
+        assert_eq!(config.fail_on_test_failures, FailOn::Any);
         assert_eq!(config.path_prefix, "e2e/");
     }
 

@@ -142,6 +142,22 @@ impl CurrentsClient {
             .await
     }
 
+    /// `GET /projects/{projectId}/runs?branches[]=&completion_state=COMPLETE`: the newest
+    /// completed runs of `branch`, newest first (without their specs).
+    pub async fn latest_complete_runs(
+        &self,
+        project: &ProjectId,
+        branch: &str,
+        limit: usize,
+    ) -> Result<Vec<Run>, CurrentsError> {
+        let mut url = self.url(&["projects", project.as_str(), "runs"]);
+        url.query_pairs_mut()
+            .append_pair("branches[]", branch)
+            .append_pair("completion_state", "COMPLETE")
+            .append_pair("limit", &limit.to_string());
+        self.get_json("GET /projects/{projectId}/runs", url).await
+    }
+
     /// `GET /instances/{instanceId}`.
     pub async fn get_instance(&self, instance_id: &InstanceId) -> Result<Instance, CurrentsError> {
         self.get_json(

@@ -17,7 +17,7 @@ pub use error::CurrentsError;
 pub use models::{Instance, InstanceId, ProjectId, Run, RunId};
 pub use source::{DirSource, RunSource, SourceError};
 pub use wait::{
-    FailedInstances, RunTarget, WaitError, WaitEvent, WaitTiming, fetch_failed_instances,
+    FailedInstances, RunTarget, WaitError, WaitEvent, WaitTiming, base_run, fetch_failed_instances,
     wait_for_completion,
 };
 

@@ -186,3 +186,23 @@ pub async fn fetch_failed_instances<S: RunSource>(
     }
     Ok(fetched)
 }
+
+/// The latest completed run of `branch` in `project` other than `this` (a re-run of the same
+/// commit may be on the branch too), with its failing specs' instances: what a run is compared
+/// with. `None` when the branch has no such run.
+pub async fn base_run(
+    client: &super::CurrentsClient,
+    project: &ProjectId,
+    branch: &str,
+    this: &RunId,
+    concurrency: usize,
+) -> Result<Option<(Run, FailedInstances)>, SourceError> {
+    // Two, in case the newest is this very run.
+    let listed = client.latest_complete_runs(project, branch, 2).await?;
+    let Some(base) = listed.into_iter().find(|r| &r.run_id != this) else {
+        return Ok(None);
+    };
+    let run = client.get_run(&base.run_id).await?;
+    let failed = fetch_failed_instances(client, &run, concurrency).await?;
+    Ok(Some((run, failed)))
+}

@@ -34,8 +34,42 @@ pub fn head_sha(
         .or_else(|| github_sha.and_then(non_empty))
 }
 
+/// The base branch of the pull request the event is about: `pull_request.base.ref`, or the
+/// first of `workflow_run.pull_requests` (empty for a fork's pull request). `None` otherwise.
+pub fn pull_request_base(event_name: Option<&str>, event: Option<&Value>) -> Option<String> {
+    let base = match event_name? {
+        "pull_request"
+        | "pull_request_target"
+        | "pull_request_review"
+        | "pull_request_review_comment" => event?.pointer("/pull_request/base/ref"),
+        "workflow_run" => event?.pointer("/workflow_run/pull_requests/0/base/ref"),
+        _ => None,
+    }?;
+    base.as_str()
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_base_branch_comes_from_the_pull_request() {
+        let pr = json!({"pull_request": {"base": {"ref": "main"}, "head": {"sha": "h"}}});
+        assert_eq!(
+            pull_request_base(Some("pull_request"), Some(&pr)).as_deref(),
+            Some("main")
+        );
+        let run = json!({"workflow_run": {"pull_requests": [{"base": {"ref": "release/2"}}]}});
+        assert_eq!(
+            pull_request_base(Some("workflow_run"), Some(&run)).as_deref(),
+            Some("release/2")
+        );
+        let fork = json!({"workflow_run": {"pull_requests": []}});
+        assert_eq!(pull_request_base(Some("workflow_run"), Some(&fork)), None);
+        assert_eq!(pull_request_base(Some("push"), Some(&pr)), None);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::text::{restrict_unicode, truncate_bytes, truncate_chars};
-use super::{Report, TestReport};
+use super::{Novelty, Report, TestReport};
 
 /// GitHub's limit for an annotation's `title`, in characters.
 pub const MAX_TITLE_CHARS: usize = 255;
@@ -47,13 +47,14 @@ pub fn annotations(report: &Report, path_prefix: &str) -> Vec<Annotation> {
             .error
             .as_ref()
             .map_or_else(|| "Test failed".to_owned(), |e| e.message.clone());
-        test_annotation(
-            t,
-            path_prefix,
-            AnnotationLevel::Failure,
-            &t.title_path(),
-            &message,
-        )
+        let title = match (report.novelty(t), &report.comparison) {
+            (Some(Novelty::New), _) => format!("New: {}", t.title_path()),
+            (Some(Novelty::AlsoOnBase), Some(c)) => {
+                format!("Also on {}: {}", c.branch, t.title_path())
+            }
+            _ => t.title_path(),
+        };
+        test_annotation(t, path_prefix, AnnotationLevel::Failure, &title, &message)
     });
     let problems = report.spec_problems.iter().map(|p| {
         annotation(

@@ -94,6 +94,13 @@ pub fn build(
         commit_sha: run.meta.commit.as_ref().and_then(|c| c.sha.clone()),
         duration_ms: run.duration_ms,
         fetched_at,
+        specs_run: run
+            .specs
+            .iter()
+            .filter(|s| s.results.is_some())
+            .map(|s| s.spec.clone())
+            .collect(),
+        comparison: None,
     }
 }
 

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::text::{code_block, escape_markdown, truncate_bytes, truncate_markdown};
-use super::{Conclusion, Report, SpecProblem, TestReport};
+use super::{Conclusion, Novelty, Report, SpecProblem, TestReport};
 
 /// GitHub's limit for a check run's `output.summary` and `output.text`, enforced in UTF-8
 /// bytes because GitHub's 422s count bytes.
@@ -85,8 +85,11 @@ pub fn pointer_summary(report: &Report, job_check_url: &str) -> String {
     )
 }
 
+/// The most fixed tests listed.
+const MAX_FIXED_LISTED: usize = 50;
+
 fn title(report: &Report) -> String {
-    let headline = report.totals.headline();
+    let headline = report.totals.headline_with_new(report.new_failures());
     match report.conclusion {
         Conclusion::Cancelled => format!("Cancelled: {headline}"),
         Conclusion::TimedOut => format!("Timed out: {headline}"),
@@ -116,7 +119,7 @@ fn render_body(report: &Report, limit: usize) -> (String, usize) {
         // Room for the note about left-out failures.
         let note_room = 200;
         for failure in &report.failures {
-            let block = failure_block(failure);
+            let block = failure_block(failure, novelty_label(report, failure));
             if out.len() + block.len() + tail.len() + note_room > limit {
                 break;
             }
@@ -170,18 +173,53 @@ fn head(report: &Report) -> String {
         out.push_str(&facts.join(" · "));
         out.push_str("\n\n");
     }
+    if let Some(comparison) = &report.comparison {
+        let branch = escape_markdown(&comparison.branch);
+        match &comparison.base {
+            Some(base) => {
+                let new = report.new_failures().unwrap_or(0);
+                let _ = write!(
+                    out,
+                    "Compared with [run {}]({}) of `{branch}`: **{new} new**, {} also failing on `{branch}`, {} fixed.\n\n",
+                    escape_markdown(&base.run_id),
+                    base.run_url,
+                    report.failures.len() - new,
+                    base.fixed.len()
+                );
+            }
+            None => {
+                let _ = write!(
+                    out,
+                    "No completed Currents run of `{branch}` to compare with.\n\n"
+                );
+            }
+        }
+    }
     if report.failures.is_empty() && report.spec_problems.is_empty() && report.totals.failed == 0 {
         out.push_str("No test failed.\n\n");
     }
     out
 }
 
-fn failure_block(test: &TestReport) -> String {
+/// `🆕 New` or `Also failing on main`, for a failure when there was a comparison.
+fn novelty_label(report: &Report, test: &TestReport) -> Option<String> {
+    let branch = escape_markdown(&report.comparison.as_ref()?.branch);
+    Some(match report.novelty(test)? {
+        Novelty::New => format!("🆕 **New**: not failing on `{branch}`"),
+        Novelty::AlsoOnBase => format!("Also failing on `{branch}`"),
+    })
+}
+
+fn failure_block(test: &TestReport, novelty: Option<String>) -> String {
     let mut out = format!(
         "#### {} › {}\n\n",
         escape_markdown(&test.spec),
         escape_markdown(&test.title_path())
     );
+    if let Some(novelty) = novelty {
+        out.push_str(&novelty);
+        out.push_str("\n\n");
+    }
     if let Some(error) = &test.error {
         let mut shown = truncate_bytes(&error.message, MAX_ERROR_BYTES).to_owned();
         if shown.len() < error.message.len() {
@@ -221,9 +259,38 @@ fn spec_problem_line(problem: &SpecProblem) -> String {
     )
 }
 
-/// Spec errors, flaky tests, the per-group table and the media note.
+/// Fixed tests, spec errors, flaky tests, the per-group table and the media note.
 fn tail(report: &Report) -> String {
     let mut out = String::new();
+    if let Some(comparison) = &report.comparison
+        && let Some(base) = comparison.base.as_ref().filter(|b| !b.fixed.is_empty())
+    {
+        let _ = write!(
+            out,
+            "### ✅ Fixed ({}): failing on `{}`, passing here\n\n",
+            base.fixed.len(),
+            escape_markdown(&comparison.branch)
+        );
+        for test in base.fixed.iter().take(MAX_FIXED_LISTED) {
+            let _ = writeln!(
+                out,
+                "- {} › {} · [on `{}`]({})",
+                escape_markdown(&test.spec),
+                escape_markdown(&test.title_path),
+                escape_markdown(&comparison.branch),
+                test.test_url
+            );
+        }
+        if base.fixed.len() > MAX_FIXED_LISTED {
+            let _ = writeln!(
+                out,
+                "- _and {} more, see [the base run]({})_",
+                base.fixed.len() - MAX_FIXED_LISTED,
+                base.run_url
+            );
+        }
+        out.push('\n');
+    }
     if !report.spec_problems.is_empty() {
         let _ = write!(
             out,
@@ -297,8 +364,12 @@ fn tail(report: &Report) -> String {
 fn all_failures(report: &Report, limit: usize) -> String {
     let mut out = format!("### All failed tests ({})\n\n", report.failures.len());
     for (n, test) in report.failures.iter().enumerate() {
+        let mark = match report.novelty(test) {
+            Some(Novelty::New) => "🆕 ",
+            _ => "",
+        };
         let line = format!(
-            "- {} › {} · [Open in Currents]({})\n",
+            "- {mark}{} › {} · [Open in Currents]({})\n",
             escape_markdown(&test.spec),
             escape_markdown(&test.title_path()),
             test.test_url

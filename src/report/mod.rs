@@ -6,6 +6,7 @@
 
 mod annotations;
 mod build;
+mod compare;
 mod markdown;
 pub mod text;
 
@@ -13,6 +14,7 @@ use std::time::SystemTime;
 
 pub use annotations::{Annotation, AnnotationLevel, annotations};
 pub use build::build;
+pub use compare::{BaseRun, Comparison, FixedTest, Novelty, compare};
 pub use markdown::{
     CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, in_progress_output,
     job_summary, pointer_summary,
@@ -45,6 +47,10 @@ pub struct Report {
     pub duration_ms: Option<f64>,
     /// When the run was read from Currents; its signed media links expire 2 h later.
     pub fetched_at: SystemTime,
+    /// Specs that ran to the end (they have results), for the comparison's "fixed" list.
+    pub specs_run: std::collections::HashSet<String>,
+    /// The comparison with the base branch, when one was made ([`compare`]).
+    pub comparison: Option<Comparison>,
 }
 
 /// A check run's conclusion, from the run's completion state and status.
@@ -98,6 +104,11 @@ pub struct Totals {
 impl Totals {
     /// `2 failed, 1 flaky, 9 passed, 1 skipped`: the non-zero counts, worst first.
     pub fn headline(&self) -> String {
+        self.headline_with_new(None)
+    }
+
+    /// The headline with how many failures are new: `3 failed (1 new), 1 flaky, 96 passed`.
+    pub fn headline_with_new(&self, new: Option<usize>) -> String {
         let parts: Vec<String> = [
             (self.failed, "failed"),
             (self.flaky, "flaky"),
@@ -107,7 +118,10 @@ impl Totals {
         ]
         .into_iter()
         .filter(|(n, _)| *n > 0)
-        .map(|(n, label)| format!("{n} {label}"))
+        .map(|(n, label)| match new {
+            Some(new) if label == "failed" => format!("{n} {label} ({new} new)"),
+            _ => format!("{n} {label}"),
+        })
         .collect();
         if parts.is_empty() {
             "no tests recorded".to_owned()

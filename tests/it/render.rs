@@ -88,3 +88,75 @@ fn hostile_titles_and_errors_render_within_limits() {
         );
     }
 }
+
+/// The example against a base-branch run in which the second failure fails too, the first does
+/// not, and a checkout test that passes here failed.
+fn compared_example() -> report::Report {
+    let mut report = example();
+    let mut base = example();
+    base.run_id = "b0b0b0b0b0b0b0b0".into();
+    base.run_url = "https://app.currents.dev/run/b0b0b0b0b0b0b0b0".into();
+    let also = base.failures[1].clone();
+    let mut fixed = base.failures[0].clone();
+    fixed.title = vec!["checkout".into(), "shows the order summary".into()];
+    fixed.test_url = "https://app.currents.dev/run/b0b0b0b0b0b0b0b0/test/fixed".into();
+    base.failures = vec![also, fixed];
+    report::compare(&mut report, Some(&base), "main");
+    report
+}
+
+#[test]
+fn example_compared_with_the_base_branch() {
+    let report = compared_example();
+    assert_eq!(report.new_failures(), Some(1));
+    let output = report::check_output(&report);
+    assert_eq!(
+        output.title,
+        "2 failed (1 new), 1 flaky, 9 passed, 1 skipped"
+    );
+    assert_eq!(
+        report.novelty(&report.failures[0]),
+        Some(report::Novelty::New),
+        "new failures come first"
+    );
+    let annotations = report::annotations(&report, "");
+    assert!(
+        annotations[0].title.starts_with("New: "),
+        "{}",
+        annotations[0].title
+    );
+    assert!(
+        annotations[1].title.starts_with("Also on main: "),
+        "{}",
+        annotations[1].title
+    );
+    assert!(
+        output
+            .summary
+            .contains("### ✅ Fixed (1): failing on `main`, passing here")
+    );
+    insta::assert_snapshot!("example_compared_check_summary", output.summary);
+}
+
+#[test]
+fn without_a_base_run_the_report_says_so_in_one_line() {
+    let mut report = example();
+    report::compare(&mut report, None, "main");
+    assert_eq!(report.new_failures(), None);
+    let output = report::check_output(&report);
+    assert_eq!(output.title, "2 failed, 1 flaky, 9 passed, 1 skipped");
+    let lines: Vec<&str> = output
+        .summary
+        .lines()
+        .filter(|l| l.contains("main"))
+        .collect();
+    assert_eq!(
+        lines,
+        vec!["No completed Currents run of `main` to compare with."]
+    );
+    assert!(
+        report::annotations(&report, "")
+            .iter()
+            .all(|a| !a.title.starts_with("New"))
+    );
+}

@@ -409,3 +409,178 @@ async fn an_unwritable_github_output_exits_5_with_its_cause() {
     );
     out.assert_no_secrets();
 }
+
+/// The example run's base branch: its checkout spec (under another instance id) fails
+/// "places an order with a saved card" too, passes "applies a 10% coupon", and fails "shows
+/// the cart summary", which passes here.
+fn with_base_branch(state: &mut CurrentsState, also_fails_coupon: bool) {
+    let (run, instances) = example_run();
+    let base_id = "b0b0b0b0b0b0b0b0";
+    let mut base = run.clone();
+    base["data"]["runId"] = serde_json::json!(base_id);
+    base["data"]["meta"]["commit"]["branch"] = serde_json::json!("main");
+    for spec in base["data"]["specs"].as_array_mut().unwrap() {
+        let id = spec["instanceId"].as_str().unwrap().to_owned();
+        spec["instanceId"] = serde_json::json!(format!("base-{id}"));
+    }
+    for instance in &instances {
+        let mut instance = instance.clone();
+        let id = instance["data"]["instanceId"].as_str().unwrap().to_owned();
+        instance["data"]["instanceId"] = serde_json::json!(format!("base-{id}"));
+        instance["data"]["runId"] = serde_json::json!(base_id);
+        if id == "Qm3vT8nXcR2pLw7K" {
+            let tests = instance["data"]["results"]["tests"].as_array_mut().unwrap();
+            if !also_fails_coupon {
+                tests[0]["state"] = serde_json::json!("passed");
+                tests[0]["attempts"] = serde_json::json!([{"state": "passed"}]);
+            }
+            tests[2]["state"] = serde_json::json!("failed");
+            tests[2]["attempts"] =
+                serde_json::json!([{"state": "failed", "error": {"message": "Error: cart empty"}}]);
+        }
+        state
+            .instances
+            .insert(format!("base-{id}"), Script::of([Reply::ok(instance)]));
+    }
+    // The list has this very run first (a re-run on the branch), then the base run.
+    let mut listed = serde_json::json!({"status": "OK", "has_more": false, "data": [run["data"].clone(), base["data"].clone()]});
+    for item in listed["data"].as_array_mut().unwrap() {
+        item.as_object_mut().unwrap().remove("specs");
+    }
+    state.runs_list = Script::of([Reply::ok(listed)]);
+    state
+        .runs
+        .insert(base_id.into(), Script::of([Reply::ok(base)]));
+}
+
+fn pull_request_into_main(workflow: &Workflow) {
+    std::fs::write(
+        workflow.dir.path().join("event.json"),
+        r#"{"pull_request":{"number":7,"head":{"sha":"prhead0000000000000000000000000000000001"},"base":{"ref":"main"}}}"#,
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_marks_new_failures_against_its_base_branch() {
+    let (run, instances) = example_run();
+    let mut state = serving(run, &instances);
+    with_base_branch(&mut state, false);
+    let (currents, github) = fakes(state).await;
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    pull_request_into_main(&workflow);
+    workflow.set("CURRENTS_FAIL_ON_TEST_FAILURES", "new");
+    let out = workflow.run(&["report"]).await;
+
+    assert_eq!(
+        out.code,
+        Some(1),
+        "one new failure fails the step: {out:#?}"
+    );
+    let list = &currents.requests_to("/v1/projects/")[0];
+    assert_eq!(list.path, "/v1/projects/Xk9Pq2/runs");
+    assert_eq!(
+        list.query,
+        "branches%5B%5D=main&completion_state=COMPLETE&limit=2"
+    );
+    assert_eq!(currents.requests_to("/v1/runs/b0b0b0b0b0b0b0b0").len(), 1);
+    assert_eq!(currents.requests_to("/v1/instances/base-").len(), 2);
+    assert_eq!(out.output("new-failures").as_deref(), Some("1"));
+    let create = github.requests()[0].json();
+    assert_eq!(
+        create["output"]["title"],
+        "2 failed (1 new), 1 flaky, 9 passed, 1 skipped"
+    );
+    let summary = create["output"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("**1 new**, 1 also failing on `main`, 1 fixed"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("checkout › shows the cart summary"),
+        "the fixed list: {summary}"
+    );
+    let titles: Vec<&str> = create["output"]["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles[0], "New: checkout › applies a 10% coupon");
+    assert_eq!(
+        titles[1],
+        "Also on main: checkout › places an order with a saved card"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_old_failures_pass_with_fail_on_new_and_off_skips_the_comparison() {
+    let (run, instances) = example_run();
+    let mut state = serving(run, &instances);
+    with_base_branch(&mut state, true);
+    let (currents, github) = fakes(state).await;
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    pull_request_into_main(&workflow);
+    workflow.set("CURRENTS_FAIL_ON_TEST_FAILURES", "new");
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(
+        out.code,
+        Some(0),
+        "both failures fail on main too: {out:#?}"
+    );
+    assert_eq!(out.output("new-failures").as_deref(), Some("0"));
+
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    pull_request_into_main(&workflow);
+    workflow.set("CURRENTS_FAIL_ON_TEST_FAILURES", "new");
+    workflow.set("CURRENTS_COMPARE_BRANCH", "off");
+    let before = currents.requests_to("/v1/projects/").len();
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(
+        out.code,
+        Some(1),
+        "without a comparison every failure is new"
+    );
+    assert_eq!(out.output("new-failures").as_deref(), Some(""));
+    assert_eq!(
+        currents.requests_to("/v1/projects/").len(),
+        before,
+        "not looked up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_base_run_is_one_line_and_the_report_goes_on() {
+    let (run, instances) = example_run();
+    let mut state = serving(run, &instances);
+    state.runs_list = Script::of([Reply::ok(
+        serde_json::json!({"status": "OK", "has_more": false, "data": []}),
+    )]);
+    let (currents, github) = fakes(state).await;
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    workflow.set("CURRENTS_COMPARE_BRANCH", "release/2");
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let notices: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("release/2"))
+        .collect();
+    assert_eq!(
+        notices,
+        vec![
+            "::notice::No completed Currents run of release/2 to compare with: failures are not marked new."
+        ]
+    );
+    let create = github.requests()[0].json();
+    assert_eq!(
+        create["output"]["title"],
+        "2 failed, 1 flaky, 9 passed, 1 skipped"
+    );
+    assert!(
+        create["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("No completed Currents run of `release/2` to compare with.")
+    );
+}

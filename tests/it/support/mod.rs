@@ -131,6 +131,8 @@ pub struct CurrentsState {
     pub delete: Script,
     /// `POST /webhooks`.
     pub webhooks: Script,
+    /// `GET /projects/{id}/runs`.
+    pub runs_list: Script,
     pub latency: Duration,
     pub requests: Vec<Recorded>,
 }
@@ -186,6 +188,7 @@ async fn currents_handler(
             ("GET", ["runs", id]) => s.runs.get_mut(*id).and_then(Script::next),
             ("DELETE", ["runs", _]) => s.delete.next(),
             ("POST", ["webhooks"]) => s.webhooks.next(),
+            ("GET", ["projects", _, "runs"]) => s.runs_list.next(),
             ("GET", ["instances", id]) => s.instances.get_mut(*id).and_then(Script::next),
             _ => None,
         };
