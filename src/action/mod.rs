@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 mod cancel;
+mod comment;
 mod report;
 mod run;
 mod signal;

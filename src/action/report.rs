@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::cancel::{describe, report_outcome};
 use super::signal::Interrupt;
-use crate::cli::{CheckMode, CompareWith, FailOn, Publish, ReportConfig, ReportInput};
+use crate::cli::{CheckMode, CommentMode, CompareWith, FailOn, Publish, ReportConfig, ReportInput};
 use crate::currents::{
     CancelTarget, CurrentsClient, DirSource, FailedInstances, ProjectId, Run, RunId, RunTarget,
     SourceError, WaitError, WaitEvent, WaitTiming, base_run, fetch_failed_instances,
@@ -253,7 +253,22 @@ async fn run(
             // Nothing is lost when GitHub refuses the check: the summary and outputs are
             // written either way, then the error decides the exit code.
             let check = published.as_ref().ok().cloned().flatten();
-            write_runtime(&config.runtime, &report, check.as_ref())?;
+            let comment = match client {
+                Some(github) => {
+                    let github = GithubClient::new(github.clone(), http);
+                    post_comment(
+                        config,
+                        &github,
+                        repository,
+                        &head_sha,
+                        &report,
+                        check.as_ref().and_then(|c| c.html_url.as_deref()),
+                    )
+                    .await
+                }
+                None => None,
+            };
+            write_runtime(&config.runtime, &report, check.as_ref(), comment.as_ref())?;
             published?;
         }
     }
@@ -477,10 +492,108 @@ fn head_sha(sources: &crate::cli::ShaSources) -> Result<String, InputError> {
         .ok_or_else(|| InputError("cannot tell which commit the check belongs to: GITHUB_SHA is not set; pass --sha (CURRENTS_CHECK_SHA)".into()))
 }
 
+/// The pull request to comment on: `--pr-number`, the event's, else the open pull request
+/// whose head is the commit.
+async fn pull_request_number(
+    config: &ReportConfig,
+    github: &GithubClient,
+    repository: &Repository,
+    head_sha: &str,
+) -> Option<u64> {
+    if let Some(number) = config.pr_number {
+        return Some(number);
+    }
+    let event = config
+        .event_path
+        .as_deref()
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    if let Some(number) = event::pull_request_number(config.event_name.as_deref(), event.as_ref()) {
+        return Some(number);
+    }
+    match github.pulls_of_commit(repository, head_sha).await {
+        Ok(numbers) => numbers.first().copied(),
+        Err(e) => {
+            println!(
+                "{}",
+                runtime::warning(&format!(
+                    "Cannot find the pull request of commit {head_sha} ({e}); no comment."
+                ))
+            );
+            None
+        }
+    }
+}
+
+/// Posts or updates the sticky comment (`--comment`); a refusal is a warning, never the
+/// step's failure.
+async fn post_comment(
+    config: &ReportConfig,
+    github: &GithubClient,
+    repository: &Repository,
+    head_sha: &str,
+    report: &Report,
+    check_url: Option<&str>,
+) -> Option<crate::github::IssueComment> {
+    if config.comment == CommentMode::Off {
+        return None;
+    }
+    let number = pull_request_number(config, github, repository, head_sha).await?;
+    let project = match &config.source {
+        ReportInput::Api {
+            target: RunTarget::CiBuild { project_id, .. },
+            ..
+        } => project_id.to_string(),
+        _ => String::new(),
+    };
+    let marker = super::comment::marker(&config.check_name, &project);
+    let body = report::pr_comment(report, &marker, check_url);
+    let failed = report.totals.failed > 0 || report.conclusion != report::Conclusion::Success;
+    match super::comment::sticky_comment(
+        github,
+        repository,
+        number,
+        &marker,
+        &body,
+        config.comment,
+        failed,
+    )
+    .await
+    {
+        Ok(Some(comment)) => {
+            println!(
+                "Updated the pull request comment {} ({}).",
+                comment.id,
+                comment.html_url.as_deref().unwrap_or("no URL")
+            );
+            Some(comment)
+        }
+        Ok(None) => None,
+        Err(e) if matches!(e.status(), Some(403 | 404)) => {
+            println!(
+                "{}",
+                runtime::warning(&format!(
+                    "GitHub refused the pull request comment (HTTP {}): add `permissions: pull-requests: write` to the job, or set comment: off.",
+                    e.status().unwrap_or_default()
+                ))
+            );
+            None
+        }
+        Err(e) => {
+            println!(
+                "{}",
+                runtime::warning(&format!("Cannot post the pull request comment: {e}"))
+            );
+            None
+        }
+    }
+}
+
 fn write_runtime(
     runtime: &Runtime,
     report: &Report,
     check: Option<&crate::github::CheckRun>,
+    comment: Option<&crate::github::IssueComment>,
 ) -> anyhow::Result<()> {
     let check_url = check.and_then(|c| c.html_url.clone());
     runtime
@@ -504,6 +617,14 @@ fn write_runtime(
                 check.map(|c| c.id.to_string()).unwrap_or_default(),
             ),
             ("check-run-url", check_url.unwrap_or_default()),
+            (
+                "comment-id",
+                comment.map(|c| c.id.to_string()).unwrap_or_default(),
+            ),
+            (
+                "comment-url",
+                comment.and_then(|c| c.html_url.clone()).unwrap_or_default(),
+            ),
             (
                 "new-failures",
                 report

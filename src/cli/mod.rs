@@ -30,9 +30,9 @@ pub use relay::{
     DEFAULT_RELAY_POLL_INTERVAL, RegisterConfig, RelayArgs,
 };
 pub use report::{
-    CheckMode, CompareWith, DEFAULT_CHECK_NAME, DEFAULT_FETCH_CONCURRENCY, DEFAULT_GITHUB_API_URL,
-    DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, FailOn, Publish, ReportArgs, ReportConfig,
-    ReportInput, ShaSources,
+    CheckMode, CommentMode, CompareWith, DEFAULT_CHECK_NAME, DEFAULT_FETCH_CONCURRENCY,
+    DEFAULT_GITHUB_API_URL, DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, FailOn, Publish,
+    ReportArgs, ReportConfig, ReportInput, ShaSources,
 };
 pub use run::{RunAction, RunArgs, RunCommand, RunConfig};
 pub use values::ConfigError;

@@ -65,6 +65,13 @@ pub struct ReportArgs {
     /// base branch) [default: false]
     #[arg(long, env = "CURRENTS_FAIL_ON_TEST_FAILURES", num_args = 0..=1, default_missing_value = "true", value_name = "WHEN")]
     pub fail_on_test_failures: Option<String>,
+    /// The sticky pull request comment: off, always, or failures (post when something failed,
+    /// and keep updating it once it exists) [default: failures]
+    #[arg(long, env = "CURRENTS_COMMENT", value_name = "WHEN")]
+    pub comment: Option<String>,
+    /// The pull request to comment on [default: from the event, else the commit's open pull request]
+    #[arg(long, env = "CURRENTS_PR_NUMBER", value_name = "N")]
+    pub pr_number: Option<String>,
     /// Compare failures with the latest completed run of this branch; `off` to skip
     /// [default: a pull request's base branch]
     #[arg(long, env = "CURRENTS_COMPARE_BRANCH", value_name = "BRANCH")]
@@ -141,6 +148,15 @@ pub enum FailOn {
     New,
 }
 
+/// When `report` posts its pull request comment (`--comment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommentMode {
+    Off,
+    Always,
+    /// When something failed; once the comment exists, always (so a fixed PR shows green).
+    Failures,
+}
+
 /// What `report` compares with (`--compare-branch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CompareWith {
@@ -175,6 +191,9 @@ pub struct ReportConfig {
     pub path_prefix: String,
     pub fail_on_test_failures: FailOn,
     pub compare: CompareWith,
+    pub comment: CommentMode,
+    /// `--pr-number`: overrides the pull request found from the event or the commit.
+    pub pr_number: Option<u64>,
     /// `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH`, for the pull request's base branch.
     pub event_name: Option<String>,
     pub event_path: Option<PathBuf>,
@@ -354,6 +373,27 @@ impl ReportArgs {
                     ));
                 }
                 Some(branch) => CompareWith::Branch(branch),
+            },
+            comment: match set(self.comment.clone())
+                .map(|m| m.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("failures") => CommentMode::Failures,
+                Some("always") => CommentMode::Always,
+                Some("off" | "false") => CommentMode::Off,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "--comment (CURRENTS_COMMENT) must be off, always or failures, not {other:?}"
+                    )));
+                }
+            },
+            pr_number: match set(self.pr_number.clone()) {
+                None => None,
+                Some(raw) => Some(raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    bad(format!(
+                        "--pr-number (CURRENTS_PR_NUMBER) must be a pull request number, not {raw:?}"
+                    ))
+                })?),
             },
             event_name: set(self.event_name.clone()),
             event_path: self.event_path.clone().filter(|p| !p.as_os_str().is_empty()),

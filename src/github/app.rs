@@ -291,10 +291,10 @@ impl GithubApp {
     ) -> Result<(Vec<HookDelivery>, Option<String>), AppError> {
         let app = self.as_app()?;
         let url = match page {
-            Some(next) => Url::parse(next).map_err(|e| {
+            Some(next) => app.next_page(Some(next.to_owned())).ok_or_else(|| {
                 AppError::Github(GithubError::Decode {
                     call: "GET /app/hook/deliveries".into(),
-                    reason: format!("the next page's link is not a URL: {e}"),
+                    reason: "the next page's link is not on the API's host".into(),
                 })
             })?,
             None => {

@@ -414,6 +414,17 @@ impl GithubClient {
         http::endpoint(&self.api_url, segments)
     }
 
+    /// A pagination link (`Link: <…>; rel="next"`) to follow, when it is on this API's origin:
+    /// the token goes with the request, so it must never be sent to a host a server names.
+    pub(crate) fn next_page(&self, link: Option<String>) -> Option<Url> {
+        let url = Url::parse(&link?).ok()?;
+        (url.origin() == self.api_url.origin()
+            && url
+                .path()
+                .starts_with(self.api_url.path().trim_end_matches('/')))
+        .then_some(url)
+    }
+
     /// The same client with another token (an App's JWT or installation token).
     pub(crate) fn with_token(&self, token: SecretString) -> Self {
         Self {
@@ -538,6 +549,44 @@ mod tests {
         assert_eq!(Repository::parse("acme"), None);
         assert_eq!(Repository::parse("a/b/c"), None);
         assert_eq!(Repository::parse("/b"), None);
+    }
+
+    #[test]
+    fn pagination_links_are_followed_only_on_the_apis_origin() {
+        let http = crate::http::Http::new().unwrap();
+        let client = GithubClient::new(
+            GithubConfig {
+                api_url: "https://ghe.example.com/api/v3".parse().unwrap(),
+                token: SecretString::from("t"),
+                retry: RetryPolicy::ACTION,
+            },
+            &http,
+        );
+        let next = |link: &str| {
+            client
+                .next_page(Some(link.to_owned()))
+                .map(|u| u.to_string())
+        };
+        assert_eq!(
+            next("https://ghe.example.com/api/v3/app/hook/deliveries?cursor=x").as_deref(),
+            Some("https://ghe.example.com/api/v3/app/hook/deliveries?cursor=x")
+        );
+        assert_eq!(
+            next("https://evil.example.com/api/v3/x"),
+            None,
+            "another host"
+        );
+        assert_eq!(
+            next("http://ghe.example.com/api/v3/x"),
+            None,
+            "another scheme"
+        );
+        assert_eq!(
+            next("https://ghe.example.com/other"),
+            None,
+            "outside the API"
+        );
+        assert_eq!(client.next_page(None), None);
     }
 
     #[test]

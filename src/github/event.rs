@@ -51,8 +51,42 @@ pub fn pull_request_base(event_name: Option<&str>, event: Option<&Value>) -> Opt
         .map(str::to_owned)
 }
 
+/// The pull request number the event names: `pull_request.number` (or the event's `number`),
+/// or the first of `workflow_run.pull_requests`.
+pub fn pull_request_number(event_name: Option<&str>, event: Option<&Value>) -> Option<u64> {
+    let event = event?;
+    match event_name? {
+        "pull_request"
+        | "pull_request_target"
+        | "pull_request_review"
+        | "pull_request_review_comment" => event
+            .pointer("/pull_request/number")
+            .or_else(|| event.get("number"))
+            .and_then(Value::as_u64),
+        "workflow_run" => event
+            .pointer("/workflow_run/pull_requests/0/number")
+            .and_then(Value::as_u64),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_pull_request_number_comes_from_the_event() {
+        let pr = json!({"number": 7, "pull_request": {"number": 7}});
+        assert_eq!(
+            pull_request_number(Some("pull_request"), Some(&pr)),
+            Some(7)
+        );
+        let run = json!({"workflow_run": {"pull_requests": [{"number": 12}]}});
+        assert_eq!(
+            pull_request_number(Some("workflow_run"), Some(&run)),
+            Some(12)
+        );
+        assert_eq!(pull_request_number(Some("push"), Some(&pr)), None);
+    }
+
     #[test]
     fn the_base_branch_comes_from_the_pull_request() {
         let pr = json!({"pull_request": {"base": {"ref": "main"}, "head": {"sha": "h"}}});

@@ -3,6 +3,7 @@
 
 pub mod app;
 mod checks;
+mod comments;
 pub mod event;
 pub mod runtime;
 
@@ -10,3 +11,4 @@ pub use checks::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRun, CheckRunId, CheckRunOutput, CheckRunUpdate,
     CheckStatus, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository,
 };
+pub use comments::{IssueComment, MAX_COMMENT_CHARS};

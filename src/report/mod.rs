@@ -17,7 +17,7 @@ pub use build::build;
 pub use compare::{BaseRun, Comparison, FixedTest, Novelty, compare};
 pub use markdown::{
     CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, in_progress_output,
-    job_summary, pointer_summary,
+    job_summary, pointer_summary, pr_comment,
 };
 
 use crate::currents::models::{CompletionState, RunStatus};

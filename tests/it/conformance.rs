@@ -235,3 +235,31 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
         .await
         .expect("the redelivery request conforms");
 }
+
+/// The sticky comment's calls (list, create, the commit's pull requests), and the comparison's
+/// run list against the fake Currents, through Prism.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Prism serving GitHub's API description at PRISM_GITHUB_URL"]
+async fn comment_requests_conform_to_githubs_api_description() {
+    let prism = prism();
+    let (run, instances) = example_run();
+    let currents = FakeCurrents::start(serving(run, &instances)).await;
+    for event in ["pull_request", "push"] {
+        let mut workflow = Workflow::new(&currents, None);
+        workflow.set("GITHUB_API_URL", &prism);
+        workflow.set("CURRENTS_COMMENT", "always");
+        workflow.set("GITHUB_EVENT_NAME", event);
+        let out = workflow.run(&["report"]).await;
+        assert_eq!(out.code, Some(0), "{event}: {}", out.stderr);
+        assert!(
+            !out.stdout.contains("::warning::"),
+            "{event}: GitHub's API description refused a request:\n{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("Updated the pull request comment"),
+            "{event}: {}",
+            out.stdout
+        );
+    }
+}

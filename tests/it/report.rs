@@ -584,3 +584,181 @@ async fn no_base_run_is_one_line_and_the_report_goes_on() {
             .contains("No completed Currents run of `release/2` to compare with.")
     );
 }
+
+fn comments(github: &FakeGithub) -> Vec<(u64, u64, String)> {
+    github.state.lock().unwrap().comments.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_sticky_comment_is_posted_then_edited_in_place() {
+    let (run, instances) = example_run();
+    let mut state = serving(run, &instances);
+    with_base_branch(&mut state, false);
+    let (currents, github) = fakes(state).await;
+    // Someone else's comment is left alone.
+    github
+        .state
+        .lock()
+        .unwrap()
+        .comments
+        .push((1, 7, "LGTM".into()));
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    pull_request_into_main(&workflow);
+    workflow.unset("CURRENTS_COMMENT"); // the default: failures
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let posted = comments(&github);
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    let (id, number, body) = &posted[1];
+    assert_eq!(*number, 7, "the event's pull request");
+    assert!(body.starts_with("<!-- currents-bridge:comment:"), "{body}");
+    assert!(body.contains("Currents: 2 failed (1 new), 1 flaky, 9 passed, 1 skipped"));
+    assert!(
+        body.contains("**1 new**, 1 also failing there, 1 fixed"),
+        "{body}"
+    );
+    let first_failure = body.lines().find(|l| l.starts_with("- ")).unwrap();
+    assert!(
+        first_failure
+            .starts_with("- 🆕 **tests/checkout.spec.ts › checkout › applies a 10% coupon**"),
+        "{first_failure}"
+    );
+    assert!(
+        body.contains("[The check run](https://github.test/"),
+        "links to the check"
+    );
+    assert_eq!(
+        out.output("comment-id").as_deref(),
+        Some(id.to_string().as_str())
+    );
+    assert!(
+        out.output("comment-url")
+            .unwrap()
+            .contains("#issuecomment-")
+    );
+
+    // The next run edits the same comment; a green run too, once the comment exists.
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    pull_request_into_main(&workflow);
+    workflow.unset("CURRENTS_COMMENT");
+    workflow.set("CURRENTS_COMPARE_BRANCH", "off");
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0));
+    let after = comments(&github);
+    assert_eq!(after.len(), 2, "never a second comment");
+    assert_eq!(after[1].0, *id);
+    assert!(!after[1].2.contains("new**"), "the body was replaced");
+    assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_green_run_posts_no_comment_by_default_and_always_does() {
+    let (mut run, instances) = example_run();
+    run["data"]["status"] = serde_json::json!("PASSED");
+    for group in run["data"]["groups"].as_array_mut().unwrap() {
+        group["tests"]["failures"] = serde_json::json!(0);
+    }
+    for spec in run["data"]["specs"].as_array_mut().unwrap() {
+        spec["results"]["stats"]["failures"] = serde_json::json!(0);
+        spec["results"]["stats"]["flaky"] = serde_json::json!(0);
+        spec["results"]["flaky"] = serde_json::json!(0);
+    }
+    let (currents, github) = fakes(serving(run, &instances)).await;
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    workflow.unset("CURRENTS_COMMENT");
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(
+        comments(&github).is_empty(),
+        "nothing failed, no comment yet"
+    );
+    assert_eq!(out.output("comment-id").as_deref(), Some(""));
+
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    workflow.set("CURRENTS_COMMENT", "always");
+    // Not from the event: the commit's open pull request.
+    workflow.set("GITHUB_EVENT_NAME", "push");
+    github
+        .state
+        .lock()
+        .unwrap()
+        .pulls
+        .insert("merge000000000000000000000000000000000002".into(), vec![31]);
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let posted = comments(&github);
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].1, 31);
+    assert!(posted[0].2.contains("No test failed."));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_racing_second_comment_is_folded_into_the_first() {
+    let (run, instances) = example_run();
+    let (currents, github) = fakes(serving(run, &instances)).await;
+    let marker_body = {
+        let mut workflow = Workflow::new(&currents, Some(&github));
+        workflow.set("CURRENTS_COMMENT", "always");
+        let out = workflow.run(&["report"]).await;
+        assert_eq!(out.code, Some(0));
+        comments(&github)[0].2.clone()
+    };
+    // Two comments with the marker now (as after a race): the next run keeps the oldest.
+    github
+        .state
+        .lock()
+        .unwrap()
+        .comments
+        .push((99_999, 7, marker_body));
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    workflow.set("CURRENTS_COMMENT", "always");
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0));
+    let left: Vec<u64> = comments(&github).iter().map(|c| c.0).collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "the oldest is kept, the other deleted: {left:?}"
+    );
+    assert!(left[0] < 99_999);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_pull_requests_write_the_comment_is_a_warning_and_the_step_goes_on() {
+    let (run, instances) = example_run();
+    let (currents, github) = fakes(serving(run, &instances)).await;
+    github.state.lock().unwrap().refuse_comments_with = Some(403);
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    workflow.set("CURRENTS_COMMENT", "always");
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(
+        out.stdout.contains("::warning::GitHub refused the pull request comment (HTTP 403): add `permissions: pull-requests: write`"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Published check run"));
+    out.assert_no_secrets();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_report_steps_racing_leave_one_comment() {
+    let (run, instances) = example_run();
+    let (currents, github) = fakes(serving(run, &instances)).await;
+    github.state.lock().unwrap().latency = std::time::Duration::from_millis(20);
+    for round in 0..3 {
+        let mut a = Workflow::new(&currents, Some(&github));
+        a.set("CURRENTS_COMMENT", "always");
+        let mut b = Workflow::new(&currents, Some(&github));
+        b.set("CURRENTS_COMMENT", "always");
+        let (out_a, out_b) = tokio::join!(a.run(&["report"]), b.run(&["report"]));
+        assert_eq!((out_a.code, out_b.code), (Some(0), Some(0)));
+        let left = comments(&github);
+        assert_eq!(
+            left.len(),
+            1,
+            "round {round}: {:?}",
+            left.iter().map(|c| c.0).collect::<Vec<_>>()
+        );
+    }
+}

@@ -221,6 +221,12 @@ pub struct GithubState {
     /// Check runs that Actions created (the jobs' own): their status and conclusion cannot be
     /// changed with a GITHUB_TOKEN, only their output.
     pub job_checks: Vec<u64>,
+    /// Pull request comments: (id, pull request number, body), in creation order.
+    pub comments: Vec<(u64, u64, String)>,
+    /// Open pull requests by head commit, for `GET /repos/{o}/{r}/commits/{sha}/pulls`.
+    pub pulls: HashMap<String, Vec<u64>>,
+    /// Answer comment calls with this status (a token without `pull-requests: write`).
+    pub refuse_comments_with: Option<u16>,
 }
 
 impl GithubState {
@@ -309,7 +315,82 @@ async fn github_handler(
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let body = recorded.json();
+    if segments.get(3) == Some(&"issues")
+        && let Some(status) = s.refuse_comments_with
+    {
+        return reject(&mut s, status, "Resource not accessible by integration");
+    }
     match (recorded.method.as_str(), segments.as_slice()) {
+        ("GET", ["repos", _, _, "issues", number, "comments"]) => {
+            let number: u64 = number.parse().unwrap_or(0);
+            let list: Vec<Value> = s
+                .comments
+                .iter()
+                .filter(|(_, n, _)| *n == number)
+                .map(|(id, _, body)| json!({"id": id, "body": body, "html_url": format!("https://github.test/pull/{number}#issuecomment-{id}")}))
+                .collect();
+            axum::Json(list).into_response()
+        }
+        ("POST", ["repos", _, _, "issues", number, "comments"]) => {
+            let number: u64 = number.parse().unwrap_or(0);
+            let Some(text) = body.get("body").and_then(Value::as_str).map(str::to_owned) else {
+                return reject(&mut s, 422, "body is required");
+            };
+            if text.chars().count() > 65_536 {
+                return reject(
+                    &mut s,
+                    422,
+                    "Body is too long (maximum is 65536 characters)",
+                );
+            }
+            s.next_id += 1;
+            let id = 50_000 + s.next_id;
+            s.comments.push((id, number, text.clone()));
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({"id": id, "body": text, "html_url": format!("https://github.test/pull/{number}#issuecomment-{id}")})),
+            )
+                .into_response()
+        }
+        ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(text) = body.get("body").and_then(Value::as_str).map(str::to_owned) else {
+                return reject(&mut s, 422, "body is required");
+            };
+            if text.chars().count() > 65_536 {
+                return reject(
+                    &mut s,
+                    422,
+                    "Body is too long (maximum is 65536 characters)",
+                );
+            }
+            let Some(comment) = s.comments.iter_mut().find(|(c, _, _)| *c == id) else {
+                return reject(&mut s, 404, "Not Found");
+            };
+            comment.2 = text.clone();
+            let number = comment.1;
+            axum::Json(json!({"id": id, "body": text, "html_url": format!("https://github.test/pull/{number}#issuecomment-{id}")})).into_response()
+        }
+        ("DELETE", ["repos", _, _, "issues", "comments", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let before = s.comments.len();
+            s.comments.retain(|(c, _, _)| *c != id);
+            if s.comments.len() == before {
+                return reject(&mut s, 404, "Not Found");
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("GET", ["repos", _, _, "commits", sha, "pulls"]) => {
+            let pulls: Vec<Value> = s
+                .pulls
+                .get(*sha)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| json!({"number": n, "state": "open"}))
+                .collect();
+            axum::Json(pulls).into_response()
+        }
         ("POST", ["repos", owner, repo, "check-runs"]) => {
             if let Err(reason) = validate_check_run(&body, true) {
                 return reject(&mut s, 422, &reason);
@@ -570,6 +651,8 @@ impl Workflow {
             ("GITHUB_OUTPUT", path("output")),
             ("GITHUB_STEP_SUMMARY", path("summary")),
             ("GITHUB_TOKEN", GITHUB_TOKEN.into()),
+            // The check-run tests count GitHub requests; the comment's tests turn it on.
+            ("CURRENTS_COMMENT", "off".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
