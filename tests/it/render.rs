@@ -160,3 +160,33 @@ fn without_a_base_run_the_report_says_so_in_one_line() {
             .all(|a| !a.title.starts_with("New"))
     );
 }
+
+#[test]
+fn example_pull_request_comment() {
+    let report = compared_example();
+    let body = report::pr_comment(
+        &report,
+        "<!-- currents-bridge:comment:0123456789abcdef -->",
+        Some("https://github.com/acme/webapp/runs/1"),
+    );
+    assert!(body.len() <= 65_536);
+    assert!(body.starts_with("<!-- currents-bridge:comment:0123456789abcdef -->\n"));
+    insta::assert_snapshot!("example_pr_comment", body);
+}
+
+#[test]
+fn a_comment_stays_within_githubs_limit_and_shows_twenty_failures() {
+    let mut report = example();
+    let template = report.failures[0].clone();
+    report.failures = (0..500)
+        .map(|n| {
+            let mut t = template.clone();
+            t.title = vec![format!("case {n} {}", "x".repeat(400))];
+            t
+        })
+        .collect();
+    let body = report::pr_comment(&report, "<!-- m -->", None);
+    assert!(body.chars().count() <= 65_536);
+    assert_eq!(body.lines().filter(|l| l.starts_with("- **")).count(), 20);
+    assert!(body.contains("- _and 480 more in the check run_"));
+}
