@@ -248,6 +248,14 @@ async fn image_main_stage_publishes_the_check_outputs_and_summary() {
     assert_eq!(creates[0]["conclusion"], "failure");
     assert_eq!(job.output("check-run-id").as_deref(), Some("1"));
     assert_eq!(job.output("status").as_deref(), Some("FAILED"));
+    // The default comment mode (failures) commented on the event's pull request.
+    let comments = github.state.lock().unwrap().comments.clone();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert_eq!(comments[0].1, 7);
+    assert_eq!(
+        job.output("comment-id").as_deref(),
+        Some(comments[0].0.to_string().as_str())
+    );
     assert!(
         job.output("run-url")
             .is_some_and(|u| u.starts_with("https://"))
