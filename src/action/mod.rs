@@ -5,7 +5,6 @@
 #![allow(clippy::print_stdout)]
 
 mod cancel;
-mod comment;
 mod report;
 mod run;
 mod signal;

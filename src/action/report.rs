@@ -539,17 +539,11 @@ async fn post_comment(
         return None;
     }
     let number = pull_request_number(config, github, repository, head_sha).await?;
-    let project = match &config.source {
-        ReportInput::Api {
-            target: RunTarget::CiBuild { project_id, .. },
-            ..
-        } => project_id.to_string(),
-        _ => String::new(),
-    };
-    let marker = super::comment::marker(&config.check_name, &project);
+    let project = report.project_id.as_deref().unwrap_or_default();
+    let marker = crate::github::marker(&config.check_name, project);
     let body = report::pr_comment(report, &marker, check_url);
     let failed = report.totals.failed > 0 || report.conclusion != report::Conclusion::Success;
-    match super::comment::sticky_comment(
+    match crate::github::sticky_comment(
         github,
         repository,
         number,

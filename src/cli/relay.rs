@@ -136,6 +136,9 @@ pub struct AppArgs {
     /// The check runs' name [default: Currents]
     #[arg(long, env = "CURRENTS_CHECK_NAME", value_name = "NAME")]
     pub check_name: Option<String>,
+    /// The pull request comment: off, always or failures, as the report step's [default: failures]
+    #[arg(long, env = "CURRENTS_COMMENT", value_name = "WHEN")]
+    pub comment: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -239,6 +242,7 @@ impl AppArgs {
             )?,
             check_name: set(self.check_name.clone())
                 .unwrap_or_else(|| DEFAULT_CHECK_NAME.to_owned()),
+            comment: super::report::comment_mode(self.comment.clone())?,
         }))
     }
 }

@@ -148,14 +148,7 @@ pub enum FailOn {
     New,
 }
 
-/// When `report` posts its pull request comment (`--comment`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommentMode {
-    Off,
-    Always,
-    /// When something failed; once the comment exists, always (so a fixed PR shows green).
-    Failures,
-}
+pub use crate::github::CommentMode;
 
 /// What `report` compares with (`--compare-branch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +196,18 @@ pub struct ReportConfig {
     pub cancel_target: Option<CancelTarget>,
     pub fetch_concurrency: usize,
     pub runtime: Runtime,
+}
+
+/// `--comment` (`CURRENTS_COMMENT`), for `report` and the relay.
+pub(super) fn comment_mode(value: Option<String>) -> Result<CommentMode, ConfigError> {
+    match set(value).map(|m| m.to_ascii_lowercase()).as_deref() {
+        None | Some("failures") => Ok(CommentMode::Failures),
+        Some("always") => Ok(CommentMode::Always),
+        Some("off" | "false") => Ok(CommentMode::Off),
+        Some(other) => Err(bad(format!(
+            "--comment (CURRENTS_COMMENT) must be off, always or failures, not {other:?}"
+        ))),
+    }
 }
 
 /// `--fetch-concurrency`: instance fetches in flight at once.
@@ -374,19 +379,7 @@ impl ReportArgs {
                 }
                 Some(branch) => CompareWith::Branch(branch),
             },
-            comment: match set(self.comment.clone())
-                .map(|m| m.to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("failures") => CommentMode::Failures,
-                Some("always") => CommentMode::Always,
-                Some("off" | "false") => CommentMode::Off,
-                Some(other) => {
-                    return Err(bad(format!(
-                        "--comment (CURRENTS_COMMENT) must be off, always or failures, not {other:?}"
-                    )));
-                }
-            },
+            comment: comment_mode(self.comment.clone())?,
             pr_number: match set(self.pr_number.clone()) {
                 None => None,
                 Some(raw) => Some(raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {

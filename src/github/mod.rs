@@ -11,4 +11,4 @@ pub use checks::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRun, CheckRunId, CheckRunOutput, CheckRunUpdate,
     CheckStatus, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository,
 };
-pub use comments::{IssueComment, MAX_COMMENT_CHARS};
+pub use comments::{CommentMode, IssueComment, MAX_COMMENT_CHARS, marker, sticky_comment};

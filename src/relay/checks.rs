@@ -21,7 +21,7 @@ use crate::currents::{
 use crate::github::app::{AppError, GithubApp};
 use crate::github::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRunId, CheckRunOutput, CheckRunUpdate,
-    CheckStatus, GithubClient, GithubError, NewCheckRun, Repository,
+    CheckStatus, CommentMode, GithubClient, GithubError, NewCheckRun, Repository,
 };
 use crate::report;
 use crate::store::{CheckRecord, Claimed, JobOutcome, Store, StoreError};
@@ -39,6 +39,8 @@ const FETCH_CONCURRENCY: usize = 8;
 pub struct CheckSettings {
     /// The check run's name (`--check-name`).
     pub check_name: String,
+    /// The pull request comment (`--comment`), as the `report` step posts it.
+    pub comment: CommentMode,
 }
 
 /// The pieces a check job works with.
@@ -292,7 +294,7 @@ async fn sync(
         status: Some(CheckStatus::Completed),
         output: Some(output_with(&[])),
     };
-    github.update_check_run(repo, id, &update).await?;
+    let completed = github.update_check_run(repo, id, &update).await?;
     record.completed_at = Some(0);
     save.save(&record).await?;
     tracing::info!(
@@ -301,7 +303,63 @@ async fn sync(
         annotations = annotations.len(),
         "check run completed"
     );
+    comment(
+        ctx,
+        &github,
+        repo,
+        payload,
+        &report,
+        completed.html_url.as_deref(),
+    )
+    .await;
     Ok(Synced::Done(JobOutcome::CheckCompleted))
+}
+
+/// The same sticky comment as the `report` step's, on the commit's open pull request. The
+/// check is complete by now, so a refusal is logged, never retried.
+async fn comment(
+    ctx: &CheckContext<'_>,
+    github: &GithubClient,
+    repo: &Repository,
+    payload: &CheckPayload,
+    report: &report::Report,
+    check_url: Option<&str>,
+) {
+    let mode = ctx.settings.comment;
+    if mode == CommentMode::Off {
+        return;
+    }
+    let number = match github.pulls_of_commit(repo, &payload.head_sha).await {
+        Ok(numbers) => match numbers.first() {
+            Some(number) => *number,
+            None => return,
+        },
+        Err(error) => {
+            tracing::warn!(%error, "cannot find the commit's pull request; no comment");
+            return;
+        }
+    };
+    let marker = crate::github::marker(
+        &ctx.settings.check_name,
+        report.project_id.as_deref().unwrap_or_default(),
+    );
+    let body = report::pr_comment(report, &marker, check_url);
+    let failed = report.totals.failed > 0 || report.conclusion != report::Conclusion::Success;
+    match crate::github::sticky_comment(github, repo, number, &marker, &body, mode, failed).await {
+        Ok(Some(comment)) => {
+            tracing::info!(
+                pull_request = number,
+                comment = comment.id,
+                "pull request comment updated"
+            );
+        }
+        Ok(None) => {}
+        Err(error) if matches!(error.status(), Some(403 | 404)) => tracing::warn!(
+            %error,
+            "the App may not comment: give it the Pull requests (write) permission, or set --comment off"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot post the pull request comment"),
+    }
 }
 
 /// The run as Currents has it now: one look of [`wait_for_completion`], whose waiting is the

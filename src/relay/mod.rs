@@ -296,6 +296,7 @@ pub struct AppModeConfig {
     /// Zero turns the catch-up off.
     pub catchup_interval: Duration,
     pub check_name: String,
+    pub comment: crate::github::CommentMode,
 }
 
 /// Runs the relay until SIGINT or SIGTERM. Then it stops accepting, gives in-flight requests
@@ -371,6 +372,7 @@ pub async fn run(config: RelayConfig) -> anyhow::Result<Exit> {
             app,
             settings: CheckSettings {
                 check_name: app_config.check_name,
+                comment: app_config.comment,
             },
         });
     }

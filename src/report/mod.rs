@@ -26,6 +26,8 @@ use crate::currents::models::{CompletionState, RunStatus};
 #[derive(Debug, Clone)]
 pub struct Report {
     pub run_id: String,
+    /// The Currents project, when the run names it.
+    pub project_id: Option<String>,
     /// The dashboard page of the run.
     pub run_url: String,
     pub completion: CompletionState,

@@ -137,7 +137,9 @@ async fn run_start_then_finish_make_one_complete_check() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
     let currents = FakeCurrents::start(example_currents(1)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let mut state = AppState::installed_on(&[REPO]);
+    state.pulls.insert(SHA.into(), vec![42]);
+    let github = FakeGithubApp::start(state).await;
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
 
     let (status, text) = post_currents(&relay, &currents_event("RUN_START", None, REPO)).await;
@@ -184,6 +186,31 @@ async fn run_start_then_finish_make_one_complete_check() {
         "the summary links to the dashboard"
     );
     assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+    // The same sticky comment as the report step's, on the commit's pull request, right
+    // after the check completes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while github.state.lock().unwrap().comments.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pull request comment; requests {:?}; relay log:\n{}",
+            github
+                .requests()
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect::<Vec<_>>(),
+            relay.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let comments = github.state.lock().unwrap().comments.clone();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert_eq!(comments[0].1, 42);
+    assert!(comments[0].2.starts_with("<!-- currents-bridge:comment:"));
+    assert!(
+        comments[0].2.contains(&format!("Currents: {title}")),
+        "{}",
+        comments[0].2
+    );
     // The App authenticated with a JWT and then an installation token, which it reused.
     let token_requests = github
         .requests()
@@ -690,7 +717,7 @@ fn the_app_manifest_asks_for_what_app_mode_uses() {
     let manifest: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(
         manifest["default_permissions"],
-        json!({"checks": "write", "actions": "read", "metadata": "read"})
+        json!({"checks": "write", "pull_requests": "write", "actions": "read", "metadata": "read"})
     );
     assert!(
         manifest["hook_attributes"]["url"]

@@ -84,6 +84,10 @@ pub struct AppState {
     pub rejected: Vec<String>,
     /// Added to every request's answer.
     pub latency: Duration,
+    /// Pull request comments: (id, number, body).
+    pub comments: Vec<(u64, u64, String)>,
+    /// Open pull requests by head commit.
+    pub pulls: HashMap<String, Vec<u64>>,
     next_id: u64,
 }
 
@@ -101,6 +105,8 @@ impl Default for AppState {
             requests: Vec::new(),
             rejected: Vec::new(),
             latency: Duration::ZERO,
+            comments: Vec::new(),
+            pulls: HashMap::new(),
             next_id: 0,
         }
     }
@@ -321,6 +327,49 @@ async fn handle(State(state): State<Arc<Mutex<AppState>>>, request: Request) -> 
                 json!({"id": id, "html_url": format!("https://github.test/{full}/runs/{id}")}),
             )
             .into_response()
+        }
+        ("GET", ["repos", _, _, "commits", sha, "pulls"]) => {
+            let pulls: Vec<Value> = s
+                .pulls
+                .get(*sha)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| json!({"number": n, "state": "open"}))
+                .collect();
+            axum::Json(pulls).into_response()
+        }
+        ("GET", ["repos", _, _, "issues", number, "comments"]) => {
+            let number: u64 = number.parse().unwrap_or(0);
+            let list: Vec<Value> = s
+                .comments
+                .iter()
+                .filter(|(_, n, _)| *n == number)
+                .map(|(id, _, body)| json!({"id": id, "body": body}))
+                .collect();
+            axum::Json(list).into_response()
+        }
+        ("POST", ["repos", _, _, "issues", number, "comments"]) => {
+            let number: u64 = number.parse().unwrap_or(0);
+            let text = body["body"].as_str().unwrap_or_default().to_owned();
+            if text.is_empty() || text.chars().count() > 65_536 {
+                return reject_with(&mut s.rejected, 422, "body is empty or too long");
+            }
+            s.next_id += 1;
+            let id = 70_000 + s.next_id;
+            s.comments.push((id, number, text));
+            (StatusCode::CREATED, axum::Json(json!({"id": id}))).into_response()
+        }
+        ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let text = body["body"].as_str().unwrap_or_default().to_owned();
+            match s.comments.iter_mut().find(|(c, _, _)| *c == id) {
+                Some(comment) => {
+                    comment.2 = text;
+                    axum::Json(json!({"id": id})).into_response()
+                }
+                None => reject_with(&mut s.rejected, 404, "Not Found"),
+            }
         }
         ("GET", ["repos", _, _, "commits", sha, "check-runs"]) => {
             let name = recorded
