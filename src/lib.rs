@@ -26,6 +26,7 @@ pub mod exit;
 pub mod github;
 pub mod http;
 pub mod log_safe;
+pub mod media;
 pub mod relay;
 pub mod report;
 pub mod retry;

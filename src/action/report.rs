@@ -198,6 +198,9 @@ async fn run(
         }
         report::compare(&mut report, base.as_ref(), &branch);
     }
+    if let Some((relay, signer)) = &config.media_relay {
+        report::relay_media(&mut report, |media| signer.url(relay, media));
+    }
     let output = report::check_output(&report);
     let annotations = report::annotations(&report, &config.path_prefix);
 

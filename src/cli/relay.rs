@@ -96,6 +96,17 @@ pub struct RelayArgs {
     /// Client connections served at once; more get 503 [default: 4096, or fewer to fit the fd limit]
     #[arg(long, env = "RELAY_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<String>,
+    /// Secret shared with the report step for lasting media links; enables GET /media/{token}. Never logged.
+    #[arg(
+        long,
+        env = "CURRENTS_MEDIA_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub media_secret: Option<String>,
+    /// The relay's public https URL, for the media links of App mode's checks
+    #[arg(long, env = "RELAY_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
     #[command(flatten)]
     pub app: AppArgs,
     #[command(subcommand)]
@@ -406,6 +417,11 @@ impl RelayArgs {
                 schedule,
                 project_id: set(self.currents.project_id.clone()).map(ProjectId::new),
                 dry_run,
+            },
+            media_secret: super::values::media_secret(self.media_secret.clone())?,
+            public_url: match set(self.public_url.clone()) {
+                None => None,
+                raw => Some(parse_url("--public-url (RELAY_PUBLIC_URL)", raw, "")?),
             },
             app: match self.app.into_config()? {
                 Some(app) if app.currents_secrets.is_some() && !has_key => {

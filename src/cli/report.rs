@@ -72,6 +72,17 @@ pub struct ReportArgs {
     /// The pull request to comment on [default: from the event, else the commit's open pull request]
     #[arg(long, env = "CURRENTS_PR_NUMBER", value_name = "N")]
     pub pr_number: Option<String>,
+    /// A relay (`relay --media-secret`) whose /media links do not expire, e.g. https://relay.example.com
+    #[arg(long, env = "CURRENTS_RELAY_URL", value_name = "URL")]
+    pub relay_url: Option<String>,
+    /// The secret the relay signs media links with (`--media-secret`). Never logged.
+    #[arg(
+        long,
+        env = "CURRENTS_MEDIA_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub media_secret: Option<String>,
     /// Compare failures with the latest completed run of this branch; `off` to skip
     /// [default: a pull request's base branch]
     #[arg(long, env = "CURRENTS_COMPARE_BRANCH", value_name = "BRANCH")]
@@ -185,6 +196,8 @@ pub struct ReportConfig {
     pub fail_on_test_failures: FailOn,
     pub compare: CompareWith,
     pub comment: CommentMode,
+    /// Lasting media links through a relay: its URL and the shared secret.
+    pub media_relay: Option<(url::Url, crate::media::MediaSigner)>,
     /// `--pr-number`: overrides the pull request found from the event or the commit.
     pub pr_number: Option<u64>,
     /// `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH`, for the pull request's base branch.
@@ -380,6 +393,21 @@ impl ReportArgs {
                 Some(branch) => CompareWith::Branch(branch),
             },
             comment: comment_mode(self.comment.clone())?,
+            media_relay: match (
+                set(self.relay_url.clone()),
+                super::values::media_secret(self.media_secret.clone())?,
+            ) {
+                (None, None) => None,
+                (Some(url), Some(secret)) => Some((
+                    parse_url("--relay-url (CURRENTS_RELAY_URL)", Some(url), "")?,
+                    crate::media::MediaSigner::new(secret),
+                )),
+                _ => {
+                    return Err(bad(
+                        "set both --relay-url (CURRENTS_RELAY_URL) and --media-secret (CURRENTS_MEDIA_SECRET) for lasting media links, or neither",
+                    ));
+                }
+            },
             pr_number: match set(self.pr_number.clone()) {
                 None => None,
                 Some(raw) => Some(raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {

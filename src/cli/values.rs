@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 /// A usage or configuration error (exit code 2).
@@ -132,6 +132,16 @@ pub(super) fn parse_size(
                 "{name} must be a size such as 5MiB or 1048576, not {raw:?}"
             ))
         })
+}
+
+/// `--media-secret`: long enough that a link cannot be forged by guessing.
+pub(super) fn media_secret(value: Option<String>) -> Result<Option<SecretString>, ConfigError> {
+    match secret(value) {
+        Some(s) if s.expose_secret().len() < 16 => Err(bad(
+            "--media-secret (CURRENTS_MEDIA_SECRET) must be at least 16 characters; generate one with `openssl rand -hex 32`",
+        )),
+        other => Ok(other),
+    }
 }
 
 #[cfg(test)]

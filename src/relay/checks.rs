@@ -41,6 +41,8 @@ pub struct CheckSettings {
     pub check_name: String,
     /// The pull request comment (`--comment`), as the `report` step posts it.
     pub comment: CommentMode,
+    /// Media links through this relay (`--media-secret` with `--public-url`).
+    pub media: Option<(crate::media::MediaSigner, url::Url)>,
 }
 
 /// The pieces a check job works with.
@@ -259,12 +261,15 @@ async fn sync(
     }
 
     let details = fetch_failed_instances(ctx.currents, &run, FETCH_CONCURRENCY).await?;
-    let report = report::build(
+    let mut report = report::build(
         &run,
         &details.instances,
         &details.unavailable,
         SystemTime::now(),
     );
+    if let Some((signer, public_url)) = &ctx.settings.media {
+        report::relay_media(&mut report, |media| signer.url(public_url, media));
+    }
     let output = report::check_output(&report);
     let annotations = report::annotations(&report, "");
     let sent = usize::try_from(record.annotations_sent)

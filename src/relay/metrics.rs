@@ -34,6 +34,7 @@ pub struct Metrics {
     cancels: Family<Outcome, Counter>,
     checks: Family<Outcome, Counter>,
     redeliveries: Family<Outcome, Counter>,
+    media: Family<Outcome, Counter>,
     retries: Counter,
     refused_connections: Family<Reason, Counter>,
     admin_denied: Counter,
@@ -51,6 +52,7 @@ impl Default for Metrics {
         let cancels = Family::<Outcome, Counter>::default();
         let checks = Family::<Outcome, Counter>::default();
         let redeliveries = Family::<Outcome, Counter>::default();
+        let media = Family::<Outcome, Counter>::default();
         let retries = Counter::default();
         let refused_connections = Family::<Reason, Counter>::default();
         let admin_denied = Counter::default();
@@ -78,6 +80,11 @@ impl Default for Metrics {
             "redeliveries",
             "Redeliveries of missed GitHub deliveries asked for by the catch-up (App mode): requested, failed",
             redeliveries.clone(),
+        );
+        registry.register(
+            "media_links",
+            "Media links opened by outcome: redirected, gone, unauthorized, rate_limited, upstream_error",
+            media.clone(),
         );
         registry.register(
             "cancel_retries",
@@ -125,6 +132,7 @@ impl Default for Metrics {
             cancels,
             checks,
             redeliveries,
+            media,
             retries,
             refused_connections,
             admin_denied,
@@ -159,6 +167,14 @@ impl Metrics {
 
     pub fn check(&self, outcome: &str) {
         self.checks
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn media(&self, outcome: &str) {
+        self.media
             .get_or_create(&Outcome {
                 outcome: outcome.to_owned(),
             })

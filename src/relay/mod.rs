@@ -12,6 +12,7 @@ mod checks;
 pub mod currents_hook;
 pub mod events;
 mod figures;
+mod media;
 mod metrics;
 pub mod schedule;
 mod server;
@@ -38,6 +39,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use checks::CheckSettings;
+pub use media::MediaRoute;
 pub use metrics::Metrics;
 pub use schedule::{Backoff, DEFAULT_RETRY_WINDOW, RetrySchedule};
 pub use server::{HEADER_READ_TIMEOUT, connection_cap};
@@ -87,6 +89,8 @@ pub struct AppState {
     admin_failures: Arc<admin::FailureLimiter>,
     /// `POST /webhooks/currents` (App mode with `--currents-webhook-secret`); 404 when `None`.
     pub app: Option<CurrentsHook>,
+    /// `GET /media/{token}` (with `--media-secret`); 404 when `None`.
+    pub media: Option<Arc<MediaRoute>>,
 }
 
 /// What the Currents webhook route checks.
@@ -119,6 +123,16 @@ impl AppState {
             figures: Arc::default(),
             admin_failures: Arc::default(),
             app: None,
+            media: None,
+        }
+    }
+
+    /// With the media route enabled.
+    #[must_use]
+    pub fn with_media(self, media: MediaRoute) -> Self {
+        Self {
+            media: Some(Arc::new(media)),
+            ..self
         }
     }
 
@@ -177,6 +191,7 @@ pub fn public_router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/github", webhook)
         .route("/webhooks/currents", currents)
+        .route("/media/{token}", get(media::open))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(CatchPanicLayer::new())
@@ -283,6 +298,10 @@ pub struct RelayConfig {
     pub worker: WorkerConfig,
     /// App mode: `--github-app-id` with a private key.
     pub app: Option<AppModeConfig>,
+    /// `--media-secret`: enables `GET /media/{token}`.
+    pub media_secret: Option<SecretString>,
+    /// `--public-url`: where the relay is reached, for the media links of App mode's checks.
+    pub public_url: Option<url::Url>,
 }
 
 /// The relay as a GitHub App.
@@ -338,6 +357,13 @@ pub async fn run(config: RelayConfig) -> anyhow::Result<Exit> {
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    let media_signer = config
+        .media_secret
+        .clone()
+        .map(crate::media::MediaSigner::new);
+    if let (Some(signer), Some(client)) = (&media_signer, &client) {
+        state = state.with_media(MediaRoute::new(signer.clone(), client.clone()));
+    }
     let mut app_work = None;
     if let Some(app_config) = config.app {
         // GitHub calls are tried once here too: the queue retries.
@@ -373,6 +399,7 @@ pub async fn run(config: RelayConfig) -> anyhow::Result<Exit> {
             settings: CheckSettings {
                 check_name: app_config.check_name,
                 comment: app_config.comment,
+                media: media_signer.clone().zip(config.public_url.clone()),
             },
         });
     }

@@ -84,9 +84,9 @@ pub async fn serve(
         .keep_alive_interval(Some(HEADER_READ_TIMEOUT))
         .keep_alive_timeout(HEADER_READ_TIMEOUT);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(error) => {
                     metrics.connection_refused("accept_error");
                     tracing::warn!(%error, "cannot accept a connection");
@@ -104,9 +104,15 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = TowerToHyperService::new(
-            app.map_request(|request: hyper::Request<Incoming>| request.map(Body::new)),
-        );
+        let service =
+            TowerToHyperService::new(app.map_request(move |request: hyper::Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                // For the per-client limits (`/media`), as axum's `ConnectInfo`.
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            }));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();

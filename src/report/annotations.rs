@@ -54,7 +54,14 @@ pub fn annotations(report: &Report, path_prefix: &str) -> Vec<Annotation> {
             }
             _ => t.title_path(),
         };
-        test_annotation(t, path_prefix, AnnotationLevel::Failure, &title, &message)
+        test_annotation(
+            report.media_via_relay,
+            t,
+            path_prefix,
+            AnnotationLevel::Failure,
+            &title,
+            &message,
+        )
     });
     let problems = report.spec_problems.iter().map(|p| {
         annotation(
@@ -76,6 +83,7 @@ pub fn annotations(report: &Report, path_prefix: &str) -> Vec<Annotation> {
             t.attempt, t.attempts
         );
         test_annotation(
+            report.media_via_relay,
             t,
             path_prefix,
             AnnotationLevel::Warning,
@@ -91,6 +99,7 @@ pub fn annotations(report: &Report, path_prefix: &str) -> Vec<Annotation> {
 }
 
 fn test_annotation(
+    via_relay: bool,
     test: &TestReport,
     prefix: &str,
     level: AnnotationLevel,
@@ -103,11 +112,13 @@ fn test_annotation(
         details.extend(error.stack.clone());
     }
     let mut links = vec![format!("Currents: {}", test.test_url)];
-    links.extend(
-        test.media
-            .iter()
-            .map(|m| format!("{} (expires 2 h after the report): {}", m.label, m.url)),
-    );
+    links.extend(test.media.iter().map(|m| {
+        if m.source.is_some() && via_relay {
+            format!("{}: {}", m.label, m.url)
+        } else {
+            format!("{} (expires 2 h after the report): {}", m.label, m.url)
+        }
+    }));
     details.push(links.join("\n"));
     annotation(
         join_path(prefix, &test.spec),

@@ -5,7 +5,8 @@ use std::time::SystemTime;
 
 use super::text::strip_ansi;
 use super::{
-    Conclusion, ErrorReport, GroupSummary, MediaLink, Report, SpecProblem, TestReport, Totals,
+    Conclusion, ErrorReport, GroupSummary, MediaKind, MediaLink, MediaRef, Report, SpecProblem,
+    TestReport, Totals,
 };
 use crate::currents::models::{
     Attempt, Instance, InstanceId, InstanceResults, Platform, Run, Spec, Test, TestCounts,
@@ -102,6 +103,7 @@ pub fn build(
             .map(|s| s.spec.clone())
             .collect(),
         comparison: None,
+        media_via_relay: false,
     }
 }
 
@@ -212,7 +214,7 @@ fn test_report(
         attempt: index + 1,
         attempts: test.attempts.len().max(1),
         error: error_report,
-        media: media(results, test, index, attempt),
+        media: media(&spec.instance_id, results, test, index, attempt),
         line: error.and_then(|e| line_in_spec(e, &spec.spec)),
     }
 }
@@ -287,7 +289,26 @@ fn line_in_spec(error: &TestError, spec: &str) -> Option<u32> {
 }
 
 /// The media of one attempt, in reading order: screenshots, video, trace, attachments.
+/// The media of attempt `attempt` (0-based) of test `test_id` in `instance`, as the report
+/// links it: what a relay looks up to sign a link again.
+pub fn test_media(instance: &Instance, test_id: &str, attempt: usize) -> Vec<MediaLink> {
+    let Some(results) = instance.results.as_ref() else {
+        return Vec::new();
+    };
+    let Some(test) = results.tests.iter().find(|t| t.test_id == test_id) else {
+        return Vec::new();
+    };
+    media(
+        &instance.instance_id,
+        results,
+        test,
+        attempt,
+        test.attempts.get(attempt),
+    )
+}
+
 fn media(
+    instance: &InstanceId,
     results: &InstanceResults,
     test: &Test,
     index: usize,
@@ -295,6 +316,15 @@ fn media(
 ) -> Vec<MediaLink> {
     let of = |test_id: &Option<String>, attempt: &Option<usize>| {
         test_id.as_deref() == Some(test.test_id.as_str()) && *attempt == Some(index)
+    };
+    let source = |kind: MediaKind, n: usize| {
+        Some(MediaRef {
+            instance: instance.to_string(),
+            test: test.test_id.clone(),
+            attempt: index,
+            kind,
+            n,
+        })
     };
     let mut links = Vec::new();
     let shots: Vec<&str> = results
@@ -312,6 +342,7 @@ fn media(
         links.push(MediaLink {
             label,
             url: (*url).to_owned(),
+            source: source(MediaKind::Screenshot, n),
         });
     }
     if let Some(video) = results
@@ -323,6 +354,7 @@ fn media(
         links.push(MediaLink {
             label: "video".into(),
             url: video,
+            source: source(MediaKind::Video, 0),
         });
     } else if let Some(spec_video) = non_empty(results.video_url.as_deref()) {
         // Cypress records one video per spec; the attempt's timestamp deep-links into it.
@@ -336,11 +368,13 @@ fn media(
                         (seconds % 60.0).floor()
                     ),
                     url: format!("{spec_video}#t={seconds:.1}"),
+                    source: source(MediaKind::Video, 0),
                 }
             }
             _ => MediaLink {
                 label: "spec video".into(),
                 url: spec_video.to_owned(),
+                source: source(MediaKind::Video, 0),
             },
         };
         links.push(link);
@@ -357,12 +391,15 @@ fn media(
         links.push(MediaLink {
             label: "trace".into(),
             url: format!("https://trace.playwright.dev/?{viewer}"),
+            source: source(MediaKind::Trace, 0),
         });
     }
-    for attachment in results
+    for (n, attachment) in results
         .attachments
         .iter()
         .filter(|a| of(&a.test_id, &a.test_attempt_index))
+        .filter(|a| a.read_url.is_some())
+        .enumerate()
     {
         if let Some(url) = attachment.read_url.as_deref() {
             let label = attachment
@@ -373,6 +410,7 @@ fn media(
             links.push(MediaLink {
                 label,
                 url: url.to_owned(),
+                source: source(MediaKind::Attachment, n),
             });
         }
     }

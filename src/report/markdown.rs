@@ -455,7 +455,9 @@ fn tail(report: &Report) -> String {
         .iter()
         .chain(&report.flaky)
         .any(|t| !t.media.is_empty());
-    if has_media {
+    if has_media && report.media_via_relay {
+        out.push_str("<sub>Screenshot, video, trace and attachment links open through the relay, which has Currents sign them afresh: they work as long as Currents keeps the media.</sub>\n");
+    } else if has_media {
         let _ = writeln!(
             out,
             "<sub>Screenshot, video, trace and attachment links are signed by Currents and expire 2 h after this report fetched the run ({}). The Currents links do not expire.</sub>",

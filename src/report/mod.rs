@@ -13,7 +13,7 @@ pub mod text;
 use std::time::SystemTime;
 
 pub use annotations::{Annotation, AnnotationLevel, annotations};
-pub use build::build;
+pub use build::{build, test_media};
 pub use compare::{BaseRun, Comparison, FixedTest, Novelty, compare};
 pub use markdown::{
     CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, in_progress_output,
@@ -53,6 +53,8 @@ pub struct Report {
     pub specs_run: std::collections::HashSet<String>,
     /// The comparison with the base branch, when one was made ([`compare`]).
     pub comparison: Option<Comparison>,
+    /// Media links go through a relay ([`relay_media`]) and do not expire.
+    pub media_via_relay: bool,
 }
 
 /// A check run's conclusion, from the run's completion state and status.
@@ -181,11 +183,53 @@ pub struct ErrorReport {
     pub stack: Option<String>,
 }
 
-/// A link to a screenshot, video, trace or attachment. Signed; it expires 2 h after the fetch.
+/// A link to a screenshot, video, trace or attachment. Signed; it expires 2 h after the fetch,
+/// unless [`relay_media`] pointed it at a relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaLink {
     pub label: String,
     pub url: String,
+    /// Where in the instance the link came from, so that a relay can sign it afresh.
+    pub source: Option<MediaRef>,
+}
+
+/// One piece of media of one test attempt: what a relay's `/media/{token}` link names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MediaRef {
+    #[serde(rename = "i")]
+    pub instance: String,
+    #[serde(rename = "t")]
+    pub test: String,
+    /// The 0-based attempt.
+    #[serde(rename = "a")]
+    pub attempt: usize,
+    #[serde(rename = "k")]
+    pub kind: MediaKind,
+    /// The n-th of its kind for that attempt (screenshots, attachments).
+    #[serde(rename = "n")]
+    pub n: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Screenshot,
+    Video,
+    Trace,
+    Attachment,
+}
+
+/// Points every media link that knows its source at `url_of(source)` (a relay's lasting
+/// link), and notes it for the renderers' expiry note.
+pub fn relay_media(report: &mut Report, url_of: impl Fn(&MediaRef) -> String) {
+    for test in report.failures.iter_mut().chain(report.flaky.iter_mut()) {
+        for link in &mut test.media {
+            if let Some(source) = &link.source {
+                link.url = url_of(source);
+            }
+        }
+    }
+    report.media_via_relay = true;
 }
 
 /// A spec that failed without test-level detail.

@@ -281,7 +281,17 @@ async fn the_same_currents_webhook_twice_is_one_job_and_one_check() {
     let db = dir.path().join("relay.db");
     let currents = FakeCurrents::start(example_currents(0)).await;
     let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
-    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    // With a media secret and a public URL, the check's media links go through the relay.
+    let relay = start_app_relay(
+        &db,
+        &currents,
+        &github,
+        &[
+            ("CURRENTS_MEDIA_SECRET", "app-media-secret-0123456789"),
+            ("RELAY_PUBLIC_URL", "https://relay.example.com"),
+        ],
+    )
+    .await;
     let finish = currents_event("RUN_FINISH", None, REPO);
     assert_eq!(post_currents(&relay, &finish).await.0, 202);
     let (status, text) = post_currents(&relay, &finish).await;
@@ -299,6 +309,12 @@ async fn the_same_currents_webhook_twice_is_one_job_and_one_check() {
     let checks = github.checks();
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].annotations.len(), expected_report().1);
+    let summary = checks[0].summary.as_deref().unwrap();
+    assert!(
+        summary.contains("(https://relay.example.com/media/"),
+        "{summary}"
+    );
+    assert!(!summary.contains("fs.currents.dev"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

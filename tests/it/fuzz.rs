@@ -304,6 +304,7 @@ fn test_report() -> impl Strategy<Value = TestReport> {
             media: vec![MediaLink {
                 label: "screenshot".into(),
                 url: "https://fs.currents.dev/x.png?Signature=a".into(),
+                source: None,
             }],
             line: (line > 0).then_some(line % 100_000),
         })

@@ -16,6 +16,7 @@ mod fixtures;
 mod fuzz;
 mod hardening;
 mod install;
+mod media;
 mod placement;
 mod relay;
 mod relay_crash;
