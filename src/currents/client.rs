@@ -142,6 +142,18 @@ impl CurrentsClient {
             .await
     }
 
+    /// `GET /projects/{projectId}`.
+    pub async fn get_project(
+        &self,
+        project: &ProjectId,
+    ) -> Result<super::models::Project, CurrentsError> {
+        self.get_json(
+            "GET /projects/{projectId}",
+            self.url(&["projects", project.as_str()]),
+        )
+        .await
+    }
+
     /// `GET /projects/{projectId}/runs?branches[]=&completion_state=COMPLETE`: the newest
     /// completed runs of `branch`, newest first (without their specs).
     pub async fn latest_complete_runs(

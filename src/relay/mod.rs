@@ -522,6 +522,12 @@ pub async fn register_currents_webhook(
 ) -> anyhow::Result<crate::currents::Webhook> {
     let http = Http::new()?;
     let client = CurrentsClient::new(config.currents, &http);
+    // A wrong project id fails here, with its own message, not as a webhook nobody receives.
+    let project = client
+        .get_project(&config.project_id)
+        .await
+        .with_context(|| format!("cannot read Currents project {}", config.project_id))?;
+    tracing::info!(project = %crate::log_safe::LogSafe(project.name.as_deref().unwrap_or_default()), "registering the webhook");
     let headers =
         serde_json::json!({ currents_hook::SECRET_HEADER: config.secret.expose_secret() });
     let created = client

@@ -769,6 +769,7 @@ async fn register_currents_webhook_creates_the_hook_with_the_secret_header() {
                 "projectId": "Xk9Pq2", "url": "https://relay.example.com/webhooks/currents"}}),
             headers: vec![],
         }]),
+        project: Script::of([Reply::ok(fixture("project-get.json"))]),
         ..Default::default()
     })
     .await;
@@ -833,6 +834,26 @@ async fn register_currents_webhook_creates_the_hook_with_the_secret_header() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be https"));
+    assert_eq!(currents.requests_to("/v1/webhooks").len(), 1);
+
+    // A project Currents does not know: said so, and no webhook is made.
+    {
+        let mut state = currents.state.lock().unwrap();
+        state.project = Script::of([Reply {
+            status: 404,
+            body: json!({"status": "FAILED", "error": "Project not found"}),
+            headers: vec![],
+        }]);
+    }
+    let out = run("https://relay.example.com/webhooks/currents")
+        .await
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read Currents project Xk9Pq2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(currents.requests_to("/v1/webhooks").len(), 1);
 }
 

@@ -133,6 +133,8 @@ pub struct CurrentsState {
     pub webhooks: Script,
     /// `GET /projects/{id}/runs`.
     pub runs_list: Script,
+    /// `GET /projects/{id}`.
+    pub project: Script,
     pub latency: Duration,
     pub requests: Vec<Recorded>,
 }
@@ -189,6 +191,7 @@ async fn currents_handler(
             ("DELETE", ["runs", _]) => s.delete.next(),
             ("POST", ["webhooks"]) => s.webhooks.next(),
             ("GET", ["projects", _, "runs"]) => s.runs_list.next(),
+            ("GET", ["projects", _]) => s.project.next(),
             ("GET", ["instances", id]) => s.instances.get_mut(*id).and_then(Script::next),
             _ => None,
         };
