@@ -119,17 +119,7 @@ pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decisi
     };
     // Unique per job: two jobs of one worker must not share the record's lease.
     let lock_owner = format!("{}#{}", ctx.owner, job.id);
-    let record = match ctx
-        .store
-        .lock_check(
-            payload.run_id.as_str(),
-            &payload.repository,
-            &payload.head_sha,
-            &lock_owner,
-            ctx.lease,
-        )
-        .await
-    {
+    let record = match lock(ctx, &payload, &lock_owner).await {
         Ok(Some(record)) => record,
         Ok(None) => {
             return Decision::Retry {
@@ -143,17 +133,8 @@ pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decisi
     if matches!(&result, Err(e) if e.is_unauthorized()) {
         // A revoked or early-expired installation token: get a new one and try once more.
         ctx.app.forget_token(&repo);
-        let record = ctx
-            .store
-            .lock_check(
-                payload.run_id.as_str(),
-                &payload.repository,
-                &payload.head_sha,
-                &lock_owner,
-                ctx.lease,
-            )
-            .await;
-        if let Ok(Some(record)) = record {
+        // The record is read again: the first try may have saved progress.
+        if let Ok(Some(record)) = lock(ctx, &payload, &lock_owner).await {
             result = sync(ctx, &payload, &repo, record, &lock_owner).await;
         }
     }
@@ -187,6 +168,23 @@ pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decisi
         Err(e) if e.is_transient() => retry(ctx, claimed, &e.to_string()),
         Err(e) => finish(JobOutcome::Rejected, Some(&e.to_string())),
     }
+}
+
+/// The lease on the run's check record (re-taken by its holder, which also re-reads it).
+async fn lock(
+    ctx: &CheckContext<'_>,
+    payload: &CheckPayload,
+    owner: &str,
+) -> Result<Option<CheckRecord>, StoreError> {
+    ctx.store
+        .lock_check(
+            payload.run_id.as_str(),
+            &payload.repository,
+            &payload.head_sha,
+            owner,
+            ctx.lease,
+        )
+        .await
 }
 
 fn finish(outcome: JobOutcome, error: Option<&str>) -> Decision {

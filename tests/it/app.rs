@@ -503,23 +503,10 @@ async fn through_router(
 
 #[tokio::test]
 async fn the_currents_route_checks_secret_timestamp_and_payload_before_storing() {
-    use currents_bridge::relay::{AppState, CurrentsHook, WebhookSecrets};
+    use currents_bridge::relay::{CurrentsHook, WebhookSecrets};
     use secrecy::SecretString;
-    let dir = tempfile::tempdir().unwrap();
-    let store = currents_bridge::store::Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("r.db").display()
-    ))
-    .await
-    .unwrap();
-    let github = WebhookSecrets::new(vec![SecretString::from(WEBHOOK_SECRET)]).unwrap();
-    let plain = AppState::new(
-        store.clone(),
-        github.clone(),
-        None,
-        64 * 1024,
-        Duration::from_secs(5),
-    );
+    let (plain, _dir) = sqlite_state().await;
+    let store = plain.store.clone();
     let state = plain.clone().with_currents_hook(CurrentsHook {
         // Rotation: the new secret first, the old one still accepted.
         currents_secrets: WebhookSecrets::new(vec![

@@ -2,13 +2,12 @@
 //! `/media/{token}`, and the relay redirects to a URL Currents signed just now.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use currents_bridge::media::MediaSigner;
-use currents_bridge::relay::{self, AppState, MediaRoute, WebhookSecrets};
+use currents_bridge::relay::{self, AppState, MediaRoute};
 use currents_bridge::report::{MediaKind, MediaRef};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -20,20 +19,11 @@ const MEDIA_SECRET: &str = "media-secret-0123456789-do-not-leak";
 const RELAY: &str = "https://relay.example.com";
 
 async fn relay_state(currents: &FakeCurrents) -> (AppState, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = currents_bridge::store::Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("r.db").display()
-    ))
-    .await
-    .unwrap();
-    let secrets = WebhookSecrets::new(vec![SecretString::from(WEBHOOK_SECRET)]).unwrap();
-    let state = AppState::new(store, secrets, None, 64 * 1024, Duration::from_secs(5)).with_media(
-        MediaRoute::new(
-            MediaSigner::new(SecretString::from(MEDIA_SECRET)),
-            currents_client(currents),
-        ),
-    );
+    let (state, dir) = sqlite_state().await;
+    let state = state.with_media(MediaRoute::new(
+        MediaSigner::new(SecretString::from(MEDIA_SECRET)),
+        currents_client(currents),
+    ));
     (state, dir)
 }
 
@@ -149,20 +139,7 @@ async fn the_media_route_is_rate_limited_per_client_and_off_without_a_secret() {
         401,
         "another client has its own budget"
     );
-    let (plain, _dir2) = {
-        let dir = tempfile::tempdir().unwrap();
-        let store = currents_bridge::store::Store::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("r.db").display()
-        ))
-        .await
-        .unwrap();
-        let secrets = WebhookSecrets::new(vec![SecretString::from(WEBHOOK_SECRET)]).unwrap();
-        (
-            AppState::new(store, secrets, None, 64 * 1024, Duration::from_secs(5)),
-            dir,
-        )
-    };
+    let (plain, _dir2) = sqlite_state().await;
     assert_eq!(open(&plain, "/media/anything", [10, 0, 0, 1]).await.0, 404);
 }
 

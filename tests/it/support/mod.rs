@@ -958,3 +958,29 @@ pub async fn post_delivery(
         .await
         .expect("the relay answers")
 }
+
+/// A relay state on a fresh SQLite database (kept while the directory lives), with the test
+/// webhook secret: for tests that drive the router directly.
+pub async fn sqlite_state() -> (currents_bridge::relay::AppState, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = currents_bridge::store::Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("relay.db").display()
+    ))
+    .await
+    .unwrap();
+    let secrets = currents_bridge::relay::WebhookSecrets::new(vec![secrecy::SecretString::from(
+        WEBHOOK_SECRET,
+    )])
+    .unwrap();
+    (
+        currents_bridge::relay::AppState::new(
+            store,
+            secrets,
+            None,
+            64 * 1024,
+            Duration::from_secs(5),
+        ),
+        dir,
+    )
+}
