@@ -175,3 +175,90 @@ async fn json_logs_carry_ids_but_no_secrets_or_bodies_and_sigterm_stops_cleanly(
         assert!(!text.contains(secret), "the log holds {secret:?}");
     }
 }
+
+/// Row 10 of the hardening review: replicas whose clocks disagree. Relay A runs an hour behind
+/// (libfaketime), relay B on time, both on one Postgres database. A claims a cancel whose call
+/// hangs for seconds; were leases taken from A's clock, B would find the lease an hour expired
+/// and cancel a second time. Taken from the database's clock, B leaves it alone.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL at TEST_DATABASE_URL and faketime (Debian's faketime package)"]
+async fn a_replica_with_a_slow_clock_keeps_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = crate::store::postgres_url().await;
+    let mut state = CurrentsState {
+        cancel: Script::of([Reply::ok(fixture("cancel-ci-github-200.json"))]),
+        ..Default::default()
+    };
+    // Long enough for B to poll a hundred times while A's call is in flight.
+    state.latency = Duration::from_secs(6);
+    let currents = FakeCurrents::start(state).await;
+    let env = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ];
+    let slow = spawn_relay_under(
+        &dir.path().join("a.db"),
+        &currents,
+        &env,
+        None,
+        &["faketime", "-f", "-1h"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let body = cancelled_job("acme/webapp", 8_800, 1).to_string();
+    let answer = post_delivery(
+        &client,
+        &format!("{}/webhooks/github", slow.base),
+        "workflow_job",
+        "skew-1",
+        body,
+    )
+    .await;
+    assert_eq!(answer.status(), 202);
+    // A has claimed the job once its call reaches Currents (answered 6 s later).
+    wait_for(
+        "A's cancel to reach Currents",
+        Duration::from_secs(20),
+        || !currents.requests_to("/v1/runs/cancel-ci/github").is_empty(),
+    )
+    .await;
+    let on_time = start_relay_with(&dir.path().join("b.db"), &currents, &env[..1]).await;
+    // The wrapper works: A's log is stamped an hour behind B's.
+    let stamp = |log: String| {
+        let first = log.split_whitespace().next().unwrap_or_default().to_owned();
+        humantime::parse_rfc3339_weak(first.trim_end_matches('Z'))
+            .unwrap_or_else(|e| panic!("{first}: {e}"))
+    };
+    let behind = stamp(on_time.log_text())
+        .duration_since(stamp(slow.log_text()))
+        .unwrap_or_default();
+    assert!(
+        behind >= Duration::from_secs(55 * 60),
+        "A is {behind:?} behind"
+    );
+    // What B must not do cannot be waited for: watch for a while A's call is still in
+    // flight (B polls every 50 ms, so this is about 60 looks).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        currents.requests_to("/v1/runs/cancel-ci/github").len(),
+        1,
+        "the on-time replica took the slow one's job"
+    );
+    let done = || async {
+        client
+            .get(format!("{}/admin/jobs?state=done", on_time.base))
+            .bearer_auth("crash-admin")
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+    };
+    wait_until("the job to finish", Duration::from_secs(30), || async {
+        done().await.len() == 1
+    })
+    .await;
+    assert_eq!(currents.requests_to("/v1/runs/cancel-ci/github").len(), 1);
+    drop(slow);
+}
