@@ -204,6 +204,14 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
         .iter()
         .map(|j| j["outcome"].as_str().unwrap_or(""))
         .collect();
+    // The finished check's comment went to Prism's example pull request, accepted too.
+    let log = relay.log_text();
+    assert!(
+        log.contains("pull request comment updated")
+            && !log.contains("cannot post the pull request comment")
+            && !log.contains("may not comment"),
+        "the App's comment calls were refused:\n{log}"
+    );
     assert_eq!(
         outcomes,
         vec!["check-completed", "check-in-progress"],

@@ -690,6 +690,19 @@ async fn a_green_run_posts_no_comment_by_default_and_always_does() {
     assert_eq!(posted.len(), 1);
     assert_eq!(posted[0].1, 31);
     assert!(posted[0].2.contains("No test failed."));
+
+    // pr-number overrides both the event and the commit's pull requests.
+    let mut workflow = Workflow::new(&currents, Some(&github));
+    workflow.set("CURRENTS_COMMENT", "always");
+    workflow.set("CURRENTS_PR_NUMBER", "99");
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let posted = comments(&github);
+    assert_eq!(posted.len(), 2);
+    assert_eq!(posted[1].1, 99);
+    let mut bad = Workflow::new(&currents, Some(&github));
+    bad.set("CURRENTS_PR_NUMBER", "seven");
+    assert_eq!(bad.run(&["report"]).await.code, Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
