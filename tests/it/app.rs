@@ -219,7 +219,14 @@ async fn run_start_then_finish_make_one_complete_check() {
         .count();
     assert_eq!(token_requests, 1, "the installation token is cached");
     let log = relay.log_text();
-    for secret in [CURRENTS_SECRET, CURRENTS_KEY, "PRIVATE KEY", "ghs_fake"] {
+    // Nor the App's key, its JWTs (`eyJ…`) or installation tokens.
+    for secret in [
+        CURRENTS_SECRET,
+        CURRENTS_KEY,
+        "PRIVATE KEY",
+        "ghs_fake",
+        "eyJ",
+    ] {
         assert!(!log.contains(secret), "the log shows {secret}");
     }
 }
@@ -313,6 +320,10 @@ async fn the_same_currents_webhook_twice_is_one_job_and_one_check() {
     assert!(
         summary.contains("(https://relay.example.com/media/"),
         "{summary}"
+    );
+    assert!(
+        !relay.log_text().contains("app-media-secret"),
+        "the media secret was logged"
     );
     assert!(!summary.contains("fs.currents.dev"));
 }
