@@ -45,20 +45,37 @@ struct CommentBody<'a> {
 }
 
 impl GithubClient {
-    /// The comments of issue or pull request `number`, oldest first (up to 1,000).
-    pub async fn issue_comments(
-        &self,
-        repo: &Repository,
-        number: u64,
-    ) -> Result<Vec<IssueComment>, GithubError> {
-        let mut url = self.url(&[
+    /// `/repos/{owner}/{repo}/issues/{number}/comments`.
+    fn comments_url(&self, repo: &Repository, number: u64) -> url::Url {
+        self.url(&[
             "repos",
             &repo.owner,
             &repo.name,
             "issues",
             &number.to_string(),
             "comments",
-        ]);
+        ])
+    }
+
+    /// `/repos/{owner}/{repo}/issues/comments/{id}`.
+    fn comment_url(&self, repo: &Repository, id: u64) -> url::Url {
+        self.url(&[
+            "repos",
+            &repo.owner,
+            &repo.name,
+            "issues",
+            "comments",
+            &id.to_string(),
+        ])
+    }
+
+    /// The comments of issue or pull request `number`, oldest first (up to 1,000).
+    pub async fn issue_comments(
+        &self,
+        repo: &Repository,
+        number: u64,
+    ) -> Result<Vec<IssueComment>, GithubError> {
+        let mut url = self.comments_url(repo, number);
         url.query_pairs_mut().append_pair("per_page", "100");
         let mut all = Vec::new();
         let mut next = Some(url);
@@ -85,14 +102,7 @@ impl GithubClient {
         number: u64,
         body: &str,
     ) -> Result<IssueComment, GithubError> {
-        let url = self.url(&[
-            "repos",
-            &repo.owner,
-            &repo.name,
-            "issues",
-            &number.to_string(),
-            "comments",
-        ]);
+        let url = self.comments_url(repo, number);
         let (comment, _) = self
             .call(
                 "POST /repos/{owner}/{repo}/issues/{number}/comments",
@@ -111,14 +121,7 @@ impl GithubClient {
         id: u64,
         body: &str,
     ) -> Result<IssueComment, GithubError> {
-        let url = self.url(&[
-            "repos",
-            &repo.owner,
-            &repo.name,
-            "issues",
-            "comments",
-            &id.to_string(),
-        ]);
+        let url = self.comment_url(repo, id);
         let (comment, _) = self
             .call(
                 "PATCH /repos/{owner}/{repo}/issues/comments/{id}",
@@ -137,14 +140,7 @@ impl GithubClient {
         repo: &Repository,
         id: u64,
     ) -> Result<(), GithubError> {
-        let url = self.url(&[
-            "repos",
-            &repo.owner,
-            &repo.name,
-            "issues",
-            "comments",
-            &id.to_string(),
-        ]);
+        let url = self.comment_url(repo, id);
         let _: (serde_json::Value, _) = self
             .call(
                 "DELETE /repos/{owner}/{repo}/issues/comments/{id}",

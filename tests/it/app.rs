@@ -58,6 +58,27 @@ fn currents_event(event: &str, group: Option<&str>, repo: &str) -> Value {
     body
 }
 
+/// Posts `event` for the example run and waits for its check: in progress after `RUN_START`,
+/// completed after `RUN_FINISH`.
+async fn send_and_wait(relay: &RelayProcess, github: &FakeGithubApp, event: &str) {
+    let (status, text) = post_currents(relay, &currents_event(event, None, REPO)).await;
+    assert_eq!(status, 202, "{event}: {text}");
+    if event == "RUN_START" {
+        wait_for("the in-progress check", Duration::from_secs(20), || {
+            !github.checks().is_empty()
+        })
+        .await;
+    } else {
+        wait_for("the check to complete", Duration::from_secs(20), || {
+            github
+                .checks()
+                .first()
+                .is_some_and(|c| c.status == "completed")
+        })
+        .await;
+    }
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -639,28 +660,10 @@ async fn a_revoked_installation_token_is_replaced_within_the_same_attempt() {
     let currents = FakeCurrents::start(example_currents(1)).await;
     let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
-    assert_eq!(
-        post_currents(&relay, &currents_event("RUN_START", None, REPO))
-            .await
-            .0,
-        202
-    );
-    wait_for("the in-progress check", Duration::from_secs(20), || {
-        !github.checks().is_empty()
-    })
-    .await;
+    send_and_wait(&relay, &github, "RUN_START").await;
     // GitHub forgets every token it issued (revoked, or expired early).
     github.state.lock().unwrap().tokens.clear();
-    assert_eq!(
-        post_currents(&relay, &currents_event("RUN_FINISH", None, REPO))
-            .await
-            .0,
-        202
-    );
-    wait_for("the check to complete", Duration::from_secs(20), || {
-        github.checks()[0].status == "completed"
-    })
-    .await;
+    send_and_wait(&relay, &github, "RUN_FINISH").await;
     let token_requests = github
         .requests()
         .iter()
@@ -865,16 +868,7 @@ async fn short_lived_installation_tokens_are_renewed_before_they_expire() {
     state.token_lifetime = Duration::from_secs(2);
     let github = FakeGithubApp::start(state).await;
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
-    assert_eq!(
-        post_currents(&relay, &currents_event("RUN_START", None, REPO))
-            .await
-            .0,
-        202
-    );
-    wait_for("the in-progress check", Duration::from_secs(20), || {
-        !github.checks().is_empty()
-    })
-    .await;
+    send_and_wait(&relay, &github, "RUN_START").await;
     // Past the first token's expiry.
     wait_for("the first token to expire", Duration::from_secs(5), || {
         let s = github.state.lock().unwrap();
@@ -883,16 +877,7 @@ async fn short_lived_installation_tokens_are_renewed_before_they_expire() {
             .all(|(_, expiry)| *expiry <= SystemTime::now())
     })
     .await;
-    assert_eq!(
-        post_currents(&relay, &currents_event("RUN_FINISH", None, REPO))
-            .await
-            .0,
-        202
-    );
-    wait_for("the check to complete", Duration::from_secs(20), || {
-        github.checks()[0].status == "completed"
-    })
-    .await;
+    send_and_wait(&relay, &github, "RUN_FINISH").await;
     assert!(
         github.rejected().is_empty(),
         "an expired token was used: {:?}",
@@ -916,26 +901,8 @@ async fn on_postgres_start_then_finish_make_one_complete_check() {
     let currents = FakeCurrents::start(example_currents(1)).await;
     let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
     let relay = start_app_relay(&db, &currents, &github, &[("DATABASE_URL", url.as_str())]).await;
-    assert_eq!(
-        post_currents(&relay, &currents_event("RUN_START", None, REPO))
-            .await
-            .0,
-        202
-    );
-    wait_for("the in-progress check", Duration::from_secs(20), || {
-        !github.checks().is_empty()
-    })
-    .await;
-    assert_eq!(
-        post_currents(&relay, &currents_event("RUN_FINISH", None, REPO))
-            .await
-            .0,
-        202
-    );
-    wait_for("the check to complete", Duration::from_secs(20), || {
-        github.checks()[0].status == "completed"
-    })
-    .await;
+    send_and_wait(&relay, &github, "RUN_START").await;
+    send_and_wait(&relay, &github, "RUN_FINISH").await;
     let checks = github.checks();
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].annotations.len(), expected_report().1);
