@@ -912,3 +912,38 @@ async fn on_postgres_start_then_finish_make_one_complete_check() {
         relay.log_text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_run_without_a_start_gets_a_cancelled_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let run = fixture("run-playwright-cancelled.json");
+    let mut state = serving(run.clone(), &[]);
+    state
+        .runs
+        .insert(RUN_ID.into(), Script::of([Reply::ok(run)]));
+    let currents = FakeCurrents::start(state).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    // RUN_START never arrived (the relay was not registered yet, say).
+    let (status, _) = post_currents(&relay, &currents_event("RUN_CANCELED", None, REPO)).await;
+    assert_eq!(status, 202);
+    wait_for("the check to complete", Duration::from_secs(20), || {
+        github
+            .checks()
+            .first()
+            .is_some_and(|c| c.status == "completed")
+    })
+    .await;
+    let checks = github.checks();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].conclusion.as_deref(), Some("cancelled"));
+    assert!(
+        checks[0]
+            .title
+            .as_deref()
+            .unwrap()
+            .starts_with("Cancelled: ")
+    );
+    assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+}
