@@ -192,18 +192,21 @@ async fn a_replica_with_a_slow_clock_keeps_its_lease() {
     // Long enough for B to poll a hundred times while A's call is in flight.
     state.latency = Duration::from_secs(6);
     let currents = FakeCurrents::start(state).await;
-    let env = [
-        ("DATABASE_URL", database_url.as_str()),
+    // libfaketime preloaded into the relay itself (not the `faketime` wrapper, whose child
+    // would outlive the test): its wall clock an hour behind, its monotonic clock true.
+    let library = ["x86_64-linux-gnu", "aarch64-linux-gnu"]
+        .iter()
+        .map(|triplet| format!("/usr/lib/{triplet}/faketime/libfaketime.so.1"))
+        .find(|path| std::path::Path::new(path).exists())
+        .expect("libfaketime (Debian's faketime package) is installed");
+    let env = [("DATABASE_URL", database_url.as_str())];
+    let slow_env = [
+        env[0],
+        ("LD_PRELOAD", library.as_str()),
+        ("FAKETIME", "-1h"),
         ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
     ];
-    let slow = spawn_relay_under(
-        &dir.path().join("a.db"),
-        &currents,
-        &env,
-        None,
-        &["faketime", "-f", "-1h"],
-    )
-    .await;
+    let slow = start_relay_with(&dir.path().join("a.db"), &currents, &slow_env).await;
     let client = reqwest::Client::new();
     let body = cancelled_job("acme/webapp", 8_800, 1).to_string();
     let answer = post_delivery(
@@ -222,7 +225,7 @@ async fn a_replica_with_a_slow_clock_keeps_its_lease() {
         || !currents.requests_to("/v1/runs/cancel-ci/github").is_empty(),
     )
     .await;
-    let on_time = start_relay_with(&dir.path().join("b.db"), &currents, &env[..1]).await;
+    let on_time = start_relay_with(&dir.path().join("b.db"), &currents, &env).await;
     // The wrapper works: A's log is stamped an hour behind B's.
     let stamp = |log: String| {
         let first = log.split_whitespace().next().unwrap_or_default().to_owned();

@@ -68,18 +68,6 @@ pub async fn spawn_relay(
     env: &[(&str, &str)],
     fd_limit: Option<(u64, u64)>,
 ) -> RelayProcess {
-    spawn_relay_under(db, currents, env, fd_limit, &[]).await
-}
-
-/// Like [`spawn_relay`], run under `wrapper` (a command and its arguments that take the relay's
-/// command line after them, such as `faketime -f -1h`).
-pub async fn spawn_relay_under(
-    db: &Path,
-    currents: &FakeCurrents,
-    env: &[(&str, &str)],
-    fd_limit: Option<(u64, u64)>,
-    wrapper: &[&str],
-) -> RelayProcess {
     let log_path = db.with_extension("log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -97,18 +85,11 @@ pub async fn spawn_relay_under(
                 .arg(binary());
             sh
         }
-        None => match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut relay = tokio::process::Command::new(program);
-                relay.args(args).arg(binary()).arg("relay");
-                relay
-            }
-            None => {
-                let mut relay = tokio::process::Command::new(binary());
-                relay.arg("relay");
-                relay
-            }
-        },
+        None => {
+            let mut relay = tokio::process::Command::new(binary());
+            relay.arg("relay");
+            relay
+        }
     };
     let child = command
         .env_clear()
