@@ -9,6 +9,7 @@ use url::Url;
 use super::error::CurrentsError;
 use super::models::{
     CancelByGithubRequest, CancelResponse, Envelope, Instance, InstanceId, ProjectId, Run, RunId,
+    from_envelope_or_bare,
 };
 use crate::ci_build_id::{CiBuildId, GithubRunId, RunAttempt};
 use crate::http::{self, Http};
@@ -194,25 +195,20 @@ impl CurrentsClient {
                 Some(cancel.body()),
             ),
         };
-        let response = self
-            .retry
-            .send(Idempotency::Idempotent, call, || {
+        let http::Answer {
+            status,
+            retry_after,
+            body: bytes,
+            ..
+        } = self
+            .exchange(call, Idempotency::Idempotent, || {
                 let request = self.request(Method::PUT, url.clone());
                 match &body {
                     Some(body) => request.json(body),
                     None => request,
                 }
             })
-            .await
-            .map_err(|e| CurrentsError::transport(call, e))?;
-        let http::Answer {
-            status,
-            retry_after,
-            body: bytes,
-            ..
-        } = http::read(response)
-            .await
-            .map_err(|e| CurrentsError::read(call, e))?;
+            .await?;
         match status {
             s if s.is_success() => {
                 let run_id = serde_json::from_slice::<Envelope<CancelResponse>>(&bytes)
@@ -244,16 +240,11 @@ impl CurrentsClient {
     pub async fn delete_run(&self, run_id: &RunId) -> Result<DeleteOutcome, CurrentsError> {
         let call = "DELETE /runs/{runId}";
         let url = self.url(&["runs", run_id.as_str()]);
-        let response = self
-            .retry
-            .send(Idempotency::Idempotent, call, || {
+        let answer = self
+            .exchange(call, Idempotency::Idempotent, || {
                 self.request(Method::DELETE, url.clone())
             })
-            .await
-            .map_err(|e| CurrentsError::transport(call, e))?;
-        let answer = http::read(response)
-            .await
-            .map_err(|e| CurrentsError::read(call, e))?;
+            .await?;
         match answer.status {
             s if s.is_success() => Ok(DeleteOutcome::Deleted),
             StatusCode::NOT_FOUND => Ok(DeleteOutcome::AlreadyGone),
@@ -278,16 +269,11 @@ impl CurrentsClient {
         let mut url = self.url(&["webhooks"]);
         url.query_pairs_mut()
             .append_pair("projectId", project.as_str());
-        let response = self
-            .retry
-            .send(Idempotency::NotIdempotent, call, || {
+        let answer = self
+            .exchange(call, Idempotency::NotIdempotent, || {
                 self.request(Method::POST, url.clone()).json(new)
             })
-            .await
-            .map_err(|e| CurrentsError::transport(call, e))?;
-        let answer = http::read(response)
-            .await
-            .map_err(|e| CurrentsError::read(call, e))?;
+            .await?;
         if !answer.status.is_success() {
             return Err(CurrentsError::from_status(
                 call,
@@ -296,22 +282,37 @@ impl CurrentsClient {
                 READ_WRITE_HINT,
             ));
         }
-        // The reference leaves the envelope unconfirmed: accept a bare object too.
-        decode::<Webhook>(call, &answer.body)
-            .or_else(|e| serde_json::from_slice::<Webhook>(&answer.body).map_err(|_| e))
+        // The reference leaves the envelope unconfirmed: a bare object is read too.
+        from_envelope_or_bare(&answer.body).map_err(|e| CurrentsError::Decode {
+            call: call.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// One call through the retry policy, its answer read whole (with the size cap); the
+    /// caller maps the status.
+    async fn exchange(
+        &self,
+        call: &str,
+        idempotency: Idempotency,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<http::Answer, CurrentsError> {
+        let response = self
+            .retry
+            .send(idempotency, call, make)
+            .await
+            .map_err(|e| CurrentsError::transport(call, e))?;
+        http::read(response)
+            .await
+            .map_err(|e| CurrentsError::read(call, e))
     }
 
     async fn get_bytes(&self, call: &str, url: Url) -> Result<Vec<u8>, CurrentsError> {
-        let response = self
-            .retry
-            .send(Idempotency::Idempotent, call, || {
+        let answer = self
+            .exchange(call, Idempotency::Idempotent, || {
                 self.request(Method::GET, url.clone())
             })
-            .await
-            .map_err(|e| CurrentsError::transport(call, e))?;
-        let answer = http::read(response)
-            .await
-            .map_err(|e| CurrentsError::read(call, e))?;
+            .await?;
         if !answer.status.is_success() {
             return Err(CurrentsError::from_status(
                 call,
