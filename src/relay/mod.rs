@@ -59,7 +59,7 @@ use crate::store::Store;
 /// after 10 s, and a stuck request should not hold a connection longer than that.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The memory that request bodies in flight on the webhook route may take together: the route
+/// The memory that request bodies in flight on the webhook routes may take together: they
 /// serves `max(16, this / --max-body)` requests at once and answers 503 to more, so a flood of
 /// large unsigned bodies cannot grow the process without bound.
 const BODY_MEMORY_BUDGET: usize = 128 * 1024 * 1024;
@@ -154,40 +154,25 @@ pub fn router(state: AppState) -> Router {
 /// What GitHub and the platform's probes reach: the webhook, `/healthz`, `/readyz`.
 pub fn public_router(state: AppState) -> Router {
     let max_body = state.max_body;
-    let in_flight = (BODY_MEMORY_BUDGET / max_body.max(1)).max(16);
-    let metrics = Arc::clone(&state.metrics);
-    let overloaded = move |_: tower::BoxError| {
-        let metrics = Arc::clone(&metrics);
-        async move {
-            metrics.delivery("overloaded");
-            (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
-        }
-    };
-    let webhook = post(webhook::receive)
-        .layer(DefaultBodyLimit::max(max_body))
-        .route_layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .concurrency_limit(in_flight),
-        );
-    let currents = post(currents_hook::receive)
-        .layer(DefaultBodyLimit::max(max_body))
-        .route_layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new({
-                    let metrics = Arc::clone(&state.metrics);
-                    move |_: tower::BoxError| {
-                        let metrics = Arc::clone(&metrics);
-                        async move {
-                            metrics.delivery("currents_overloaded");
-                            (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
-                        }
-                    }
-                }))
-                .load_shed()
-                .concurrency_limit(in_flight),
-        );
+    // One budget for both webhook routes: their bodies share the memory.
+    let in_flight = tower::limit::GlobalConcurrencyLimitLayer::new(
+        (BODY_MEMORY_BUDGET / max_body.max(1)).max(16),
+    );
+    let metrics = &state.metrics;
+    let webhook = webhook_route(
+        post(webhook::receive),
+        max_body,
+        metrics,
+        "overloaded",
+        &in_flight,
+    );
+    let currents = webhook_route(
+        post(currents_hook::receive),
+        max_body,
+        metrics,
+        "currents_overloaded",
+        &in_flight,
+    );
     Router::new()
         .route("/webhooks/github", webhook)
         .route("/webhooks/currents", currents)
@@ -206,6 +191,30 @@ pub fn public_router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A webhook route with its body cap and load shedding: over the shared in-flight budget it
+/// answers `503 overloaded` at once (before the body is read), counted as `label`.
+fn webhook_route(
+    route: axum::routing::MethodRouter<AppState>,
+    max_body: usize,
+    metrics: &Arc<Metrics>,
+    label: &'static str,
+    in_flight: &tower::limit::GlobalConcurrencyLimitLayer,
+) -> axum::routing::MethodRouter<AppState> {
+    let metrics = Arc::clone(metrics);
+    route.layer(DefaultBodyLimit::max(max_body)).route_layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(move |_: tower::BoxError| {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    metrics.delivery(label);
+                    (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+                }
+            }))
+            .load_shed()
+            .layer(in_flight.clone()),
+    )
 }
 
 /// What operators reach: `/metrics` and `/admin` (on `--admin-listen` when set).
