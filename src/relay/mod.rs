@@ -60,7 +60,7 @@ use crate::store::Store;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The memory that request bodies in flight on the webhook routes may take together: they
-/// serve `max(16, this / --max-body)` requests at once and answers 503 to more, so a flood of
+/// serve `max(16, this / --max-body)` requests at once and answer 503 to more, so a flood of
 /// large unsigned bodies cannot grow the process without bound.
 const BODY_MEMORY_BUDGET: usize = 128 * 1024 * 1024;
 
