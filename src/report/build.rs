@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use super::text::strip_ansi;
 use super::{
-    Conclusion, ErrorReport, GroupSummary, MediaKind, MediaLink, MediaRef, Report, SpecProblem,
-    TestReport, Totals,
+    Conclusion, ErrorReport, GroupSummary, MediaKind, MediaLink, MediaRef, Passes, Report,
+    SpecProblem, TestReport, Totals,
 };
 use crate::currents::models::{
     Attempt, Instance, InstanceId, InstanceResults, Platform, Run, Spec, Test, TestCounts,
@@ -27,8 +27,19 @@ pub fn build(
     let mut failures = Vec::new();
     let mut flaky = Vec::new();
     let mut spec_problems = Vec::new();
+    let mut passes = Passes::default();
 
-    for spec in run.specs.iter().filter(|s| s.needs_details()) {
+    for spec in &run.specs {
+        if !spec.needs_details() {
+            if spec
+                .results
+                .as_ref()
+                .is_some_and(|r| r.stats.skipped == 0 && r.stats.pending == 0)
+            {
+                passes.whole_spec(&spec.spec);
+            }
+            continue;
+        }
         let spec_url = format!("{run_url}/i/{}", spec.instance_id);
         let results = instances
             .get(&spec.instance_id)
@@ -65,6 +76,9 @@ pub fn build(
             } else if test.is_flaky() {
                 flaky.push(test_report(spec, results, test, &spec_url, false));
             }
+            if test.final_state() == Some(&TestState::Passed) {
+                passes.test(&spec.spec, &test.title);
+            }
         }
     }
 
@@ -96,12 +110,7 @@ pub fn build(
         commit_sha: run.meta.commit.as_ref().and_then(|c| c.sha.clone()),
         duration_ms: run.duration_ms,
         fetched_at,
-        specs_run: run
-            .specs
-            .iter()
-            .filter(|s| s.results.is_some())
-            .map(|s| s.spec.clone())
-            .collect(),
+        passes,
         comparison: None,
         media_via_relay: false,
     }

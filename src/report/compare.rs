@@ -1,6 +1,12 @@
 //! A run's failures against the latest completed run of the base branch: which are new, which
 //! fail there too, and which base failures pass here ("fixed"). Tests match by spec and title
 //! path, whatever the group.
+//!
+//! Only the specs with failures or flaky tests are read test by test, so what passed is known
+//! two ways ([`Passes`]): by name in those specs, and as a whole spec elsewhere when its
+//! counters say that every test in it passed. A base failure that is skipped here, or whose
+//! spec was not run, is not "fixed"; one removed from a spec whose tests all pass still reads as
+//! fixed, which the counters cannot tell apart.
 
 use std::collections::HashSet;
 
@@ -44,30 +50,54 @@ pub enum Novelty {
     AlsoOnBase,
 }
 
+/// What a run shows to have passed, for the "fixed" list.
+#[derive(Debug, Clone, Default)]
+pub struct Passes {
+    /// `(spec, title path)` of the tests that passed (at the last attempt) in the specs whose
+    /// test details were read.
+    tests: HashSet<(String, String)>,
+    /// Specs read only by their counters, in which every test passed: nothing failed, nothing
+    /// was skipped or pending.
+    whole_specs: HashSet<String>,
+}
+
+impl Passes {
+    /// Records that `title` passed in `spec`.
+    pub(super) fn test(&mut self, spec: &str, title: &[String]) {
+        self.tests.insert(test_key(spec, title));
+    }
+
+    /// Records that every test of `spec` passed.
+    pub(super) fn whole_spec(&mut self, spec: &str) {
+        self.whole_specs.insert(spec.to_owned());
+    }
+
+    fn contains(&self, test: &TestReport) -> bool {
+        self.whole_specs.contains(&test.spec) || self.tests.contains(&key(test))
+    }
+}
+
+fn test_key(spec: &str, title: &[String]) -> (String, String) {
+    (spec.to_owned(), title.join(super::TITLE_SEPARATOR))
+}
+
 fn key(test: &TestReport) -> (String, String) {
-    (test.spec.clone(), test.title_path())
+    test_key(&test.spec, &test.title)
 }
 
 /// Compares `report` with `base`, the report of the base branch's latest completed run (or
 /// `None` when there is none), and keeps the result on `report`. A base failure counts as
-/// fixed when its spec ran here with test details, or without failures, and the test is not
-/// failing here.
+/// fixed when it passed here ([`Passes`]) and fails in no group here.
 pub fn compare(report: &mut Report, base: Option<&Report>, branch: &str) {
     let base = base.map(|base| {
         let failing: HashSet<(String, String)> = base.failures.iter().map(key).collect();
         let here: HashSet<(String, String)> = report.failures.iter().map(key).collect();
-        let specs_with_problems: HashSet<&str> = report
-            .spec_problems
-            .iter()
-            .map(|p| p.spec.as_str())
-            .collect();
         let mut seen = HashSet::new();
         let fixed = base
             .failures
             .iter()
             .filter(|t| !here.contains(&key(t)))
-            .filter(|t| report.specs_run.contains(&t.spec))
-            .filter(|t| !specs_with_problems.contains(t.spec.as_str()))
+            .filter(|t| report.passes.contains(t))
             .filter(|t| seen.insert(key(t)))
             .map(|t| FixedTest {
                 spec: t.spec.clone(),

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 pub use annotations::{Annotation, AnnotationLevel, annotations};
 pub use build::{build, test_media};
-pub use compare::{BaseRun, Comparison, FixedTest, Novelty, compare};
+pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
 pub use markdown::{
     CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, in_progress_output,
     job_summary, pointer_summary, pr_comment,
@@ -49,8 +49,8 @@ pub struct Report {
     pub duration_ms: Option<f64>,
     /// When the run was read from Currents; its signed media links expire 2 h later.
     pub fetched_at: SystemTime,
-    /// Specs that ran to the end (they have results), for the comparison's "fixed" list.
-    pub specs_run: std::collections::HashSet<String>,
+    /// What passed, for the comparison's "fixed" list.
+    pub passes: Passes,
     /// The comparison with the base branch, when one was made ([`compare`]).
     pub comparison: Option<Comparison>,
     /// Media links go through a relay ([`relay_media`]) and do not expire.
@@ -145,6 +145,9 @@ pub struct GroupSummary {
     pub specs_overall: u64,
 }
 
+/// Between the parts of a test's title path.
+const TITLE_SEPARATOR: &str = " › ";
+
 /// A failed or flaky test.
 #[derive(Debug, Clone)]
 pub struct TestReport {
@@ -166,7 +169,7 @@ pub struct TestReport {
 impl TestReport {
     /// `checkout › applies a 10% coupon`.
     pub fn title_path(&self) -> String {
-        self.title.join(" › ")
+        self.title.join(TITLE_SEPARATOR)
     }
 }
 

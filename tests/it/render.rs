@@ -8,9 +8,18 @@ use std::time::{Duration, SystemTime};
 use currents_bridge::currents::models::{Instance, Run, from_envelope_or_bare};
 use currents_bridge::report::{self, text::fences_balanced};
 
+fn example_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/playwright-failed")
+}
+
 fn example() -> report::Report {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/playwright-failed");
-    let run: Run = from_envelope_or_bare(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    example_with_run(&std::fs::read(example_dir().join("run.json")).unwrap())
+}
+
+/// The example's report, from `run` (the run's JSON) and the example's instances.
+fn example_with_run(run: &[u8]) -> report::Report {
+    let dir = example_dir();
+    let run: Run = from_envelope_or_bare(run).unwrap();
     let mut instances = HashMap::new();
     for entry in std::fs::read_dir(dir.join("instances")).unwrap() {
         let instance: Instance =
@@ -98,7 +107,7 @@ fn compared_example() -> report::Report {
     base.run_url = "https://app.currents.dev/run/b0b0b0b0b0b0b0b0".into();
     let also = base.failures[1].clone();
     let mut fixed = base.failures[0].clone();
-    fixed.title = vec!["checkout".into(), "shows the order summary".into()];
+    fixed.title = vec!["checkout".into(), "shows the cart summary".into()];
     fixed.test_url = "https://app.currents.dev/run/b0b0b0b0b0b0b0b0/test/fixed".into();
     base.failures = vec![also, fixed];
     report::compare(&mut report, Some(&base), "main");
@@ -136,6 +145,61 @@ fn example_compared_with_the_base_branch() {
             .contains("### ✅ Fixed (1): failing on `main`, passing here")
     );
     insta::assert_snapshot!("example_compared_check_summary", output.summary);
+}
+
+/// The fixed list names only what is known to have passed here: by name in a spec whose details
+/// were read, or as a spec whose counters say every test passed.
+#[test]
+fn only_base_failures_that_passed_here_are_fixed() {
+    let failing = |spec: &str, title: &[&str]| {
+        let mut t = example().failures[0].clone();
+        t.spec = spec.into();
+        t.title = title.iter().map(|&s| s.to_owned()).collect();
+        t
+    };
+    let mut base = example();
+    base.failures = vec![
+        // Read here test by test: two passed, one is not in the spec any more.
+        failing("tests/login.spec.ts", &["login", "signs in with SSO"]),
+        failing("tests/checkout.spec.ts", &["checkout", "removes an item"]),
+        failing("tests/login.spec.ts", &["login", "was renamed"]),
+        // Not read test by test, and one of its tests was skipped here.
+        failing("tests/search.spec.ts", &["search", "finds by SKU"]),
+        // Not run here at all.
+        failing("tests/gone.spec.ts", &["gone", "anything"]),
+    ];
+    let fixed_titles = |report: &report::Report| -> Vec<String> {
+        let base = report.comparison.as_ref().unwrap().base.as_ref().unwrap();
+        base.fixed.iter().map(|t| t.title_path.clone()).collect()
+    };
+    let mut report = example();
+    report::compare(&mut report, Some(&base), "main");
+    assert_eq!(
+        fixed_titles(&report),
+        ["login › signs in with SSO", "checkout › removes an item"]
+    );
+
+    // The same run with nothing skipped in the search spec: all its tests passed.
+    let mut run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(example_dir().join("run.json")).unwrap()).unwrap();
+    let search = run["data"]["specs"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["spec"] == "tests/search.spec.ts")
+        .unwrap();
+    search["results"]["stats"]["skipped"] = 0.into();
+    search["results"]["stats"]["passes"] = 3.into();
+    let mut report = example_with_run(&serde_json::to_vec(&run).unwrap());
+    report::compare(&mut report, Some(&base), "main");
+    assert_eq!(
+        fixed_titles(&report),
+        [
+            "login › signs in with SSO",
+            "checkout › removes an item",
+            "search › finds by SKU"
+        ]
+    );
 }
 
 #[test]
