@@ -15,6 +15,9 @@ CREATE TABLE check_runs (
     head_sha         TEXT    NOT NULL,
     check_run_id     BIGINT,
     annotations_sent BIGINT  NOT NULL DEFAULT 0,
+    -- Set before a batch of annotations is sent: above annotations_sent only when an attempt
+    -- was cut off before it learnt whether GitHub took that batch.
+    annotations_pending BIGINT NOT NULL DEFAULT 0,
     completed_at     BIGINT,
     lease_owner      TEXT,
     lease_until      BIGINT,

@@ -157,6 +157,17 @@ pub struct CheckRun {
     pub html_url: Option<String>,
     #[serde(default)]
     pub external_id: Option<String>,
+    /// Present on `GET` of one check run.
+    #[serde(default)]
+    pub output: Option<CheckRunOutputCounts>,
+}
+
+/// What GitHub counts of a check run's output.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CheckRunOutputCounts {
+    /// Annotations the check run holds: every batch GitHub accepted.
+    #[serde(default)]
+    pub annotations_count: u64,
 }
 
 /// A failed GitHub call.
@@ -457,6 +468,32 @@ impl GithubClient {
         update: &CheckRunUpdate<'_>,
     ) -> Result<CheckRun, GithubError> {
         self.update(repo, id, update).await
+    }
+
+    /// Check run `id` as GitHub has it now: how a retry learns whether a batch of annotations
+    /// sent by an interrupted attempt was taken.
+    pub async fn get_check_run(
+        &self,
+        repo: &Repository,
+        id: CheckRunId,
+    ) -> Result<CheckRun, GithubError> {
+        let url = self.url(&[
+            "repos",
+            &repo.owner,
+            &repo.name,
+            "check-runs",
+            &id.get().to_string(),
+        ]);
+        let (check, _): (CheckRun, _) = self
+            .call(
+                "GET /repos/{owner}/{repo}/check-runs/{check_run_id}",
+                Method::GET,
+                url,
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(check)
     }
 
     /// The check run named `name` on `head_sha` whose `external_id` is `external_id`, if one

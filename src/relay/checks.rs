@@ -8,7 +8,9 @@
 //!
 //! One job per Currents run works at a time (a lease on its check record), and the record
 //! keeps the check run's id and how many annotations GitHub accepted, so a retry neither makes
-//! a second check run nor sends an annotation twice.
+//! a second check run nor sends an annotation twice. A batch whose answer an attempt never
+//! heard (the relay died, the connection dropped) is settled by GitHub's own count of the check
+//! run's annotations before anything more is sent.
 
 use std::time::{Duration, SystemTime};
 
@@ -270,6 +272,10 @@ async fn sync(
     }
     let output = report::check_output(&report);
     let annotations = report::annotations(&report, "");
+    if record.annotations_pending > record.annotations_sent {
+        settle_batch_in_doubt(&github, repo, id, &mut record).await?;
+        save.save(&record).await?;
+    }
     let sent = usize::try_from(record.annotations_sent)
         .unwrap_or(0)
         .min(annotations.len());
@@ -279,16 +285,20 @@ async fn sync(
         text: output.text.as_deref(),
         annotations: batch,
     };
-    // Each batch is recorded as soon as GitHub takes it: annotations append, and a retry
-    // resumes after the last recorded batch.
+    // Annotations append, so each batch is recorded as pending before it goes out and as sent
+    // once GitHub takes it: a retry resumes after the last batch taken, and asks GitHub about
+    // one it never heard back on.
     for batch in annotations[sent..].chunks(ANNOTATIONS_PER_REQUEST) {
+        record.annotations_pending =
+            record.annotations_sent + i64::try_from(batch.len()).unwrap_or(0);
+        save.save(&record).await?;
         let update = CheckRunUpdate {
             conclusion: None,
             status: None,
             output: Some(output_with(batch)),
         };
         github.update_check_run(repo, id, &update).await?;
-        record.annotations_sent += i64::try_from(batch.len()).unwrap_or(0);
+        record.annotations_sent = record.annotations_pending;
         save.save(&record).await?;
     }
     let conclusion: CheckConclusion = report.conclusion.into();
@@ -385,6 +395,33 @@ async fn look_at_run(currents: &CurrentsClient, payload: &CheckPayload) -> Resul
         (Err(WaitError::Source(e)), _) => Err(SyncError::Source(e)),
         (Err(other), _) => Err(SyncError::Wait(other)),
     }
+}
+
+/// An earlier attempt sent a batch and stopped before it heard GitHub's answer: GitHub's count
+/// of the check run's annotations says whether the batch was taken.
+async fn settle_batch_in_doubt(
+    github: &GithubClient,
+    repo: &Repository,
+    id: CheckRunId,
+    record: &mut CheckRecord,
+) -> Result<(), SyncError> {
+    let check = github.get_check_run(repo, id).await?;
+    let on_github = check.output.map_or(0, |o| {
+        i64::try_from(o.annotations_count).unwrap_or(i64::MAX)
+    });
+    let taken = on_github >= record.annotations_pending;
+    tracing::info!(
+        check_run = id.get(),
+        on_github,
+        taken,
+        "an interrupted attempt's batch of annotations"
+    );
+    if taken {
+        record.annotations_sent = record.annotations_pending;
+    } else {
+        record.annotations_pending = record.annotations_sent;
+    }
+    Ok(())
 }
 
 /// Records what GitHub accepted, under the job's lease on the run's check record.

@@ -176,10 +176,10 @@ impl Queries {
             check_lock: q(
                 "UPDATE check_runs SET lease_owner = $2, lease_until = {now} + $3, updated_at = {now} \
                  WHERE currents_run_id = $1 AND (lease_owner IS NULL OR lease_until < {now} OR lease_owner = $2) \
-                 RETURNING check_run_id, annotations_sent, completed_at",
+                 RETURNING check_run_id, annotations_sent, annotations_pending, completed_at",
             ),
             check_save: q(
-                "UPDATE check_runs SET check_run_id = $3, annotations_sent = $4, \
+                "UPDATE check_runs SET check_run_id = $3, annotations_sent = $4, annotations_pending = $6, \
                  completed_at = CASE WHEN $5 THEN {now} ELSE completed_at END, updated_at = {now} \
                  WHERE currents_run_id = $1 AND lease_owner = $2",
             ),
@@ -587,6 +587,7 @@ impl Store {
                 .bind(record.check_run_id)
                 .bind(record.annotations_sent)
                 .bind(record.completed_at.is_some())
+                .bind(record.annotations_pending)
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected() == 1)

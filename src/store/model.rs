@@ -356,6 +356,10 @@ pub struct CheckRecord {
     pub check_run_id: Option<i64>,
     /// Annotations GitHub has accepted for the check run.
     pub annotations_sent: i64,
+    /// Annotations sent or being sent: recorded before each batch goes out, so a count above
+    /// `annotations_sent` says an attempt stopped before it learnt whether GitHub took the
+    /// batch (and the next attempt asks GitHub).
+    pub annotations_pending: i64,
     pub completed_at: Option<i64>,
 }
 

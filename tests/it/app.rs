@@ -437,6 +437,65 @@ async fn sigkill_after_the_finish_was_acknowledged_still_completes_the_check() {
     drop(relay);
 }
 
+// GitHub took a batch of annotations and the relay died before it heard so: the next attempt
+// asks GitHub's count instead of sending the batch again (annotations append).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_before_githubs_answer_to_a_batch_sends_no_annotation_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let currents = FakeCurrents::start(example_currents(0)).await;
+    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    github.state.lock().unwrap().answer_latency = Duration::from_secs(3);
+    let mut relay = start_app_relay(&db, &currents, &github, &[]).await;
+    let (status, _) = post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
+    assert_eq!(status, 202);
+    wait_for(
+        "GitHub to take the batch of annotations",
+        Duration::from_secs(30),
+        || {
+            github
+                .checks()
+                .first()
+                .is_some_and(|c| !c.annotations.is_empty())
+        },
+    )
+    .await;
+    relay.child.start_kill().unwrap(); // SIGKILL, while GitHub's answer is on its way
+    relay.child.wait().await.unwrap();
+    assert_ne!(
+        github.checks()[0].status,
+        "completed",
+        "killed before it completed"
+    );
+
+    github.state.lock().unwrap().answer_latency = Duration::ZERO;
+    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    wait_for(
+        "the check to complete after the restart",
+        Duration::from_secs(30),
+        || {
+            github
+                .checks()
+                .first()
+                .is_some_and(|c| c.status == "completed")
+        },
+    )
+    .await;
+    let checks = github.checks();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].annotations.len(), expected_report().1);
+    assert_no_duplicate_annotations(&checks[0]);
+    let id = checks[0].id;
+    assert!(
+        github
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with(&format!("/check-runs/{id}"))),
+        "the restart asked GitHub what it holds"
+    );
+    drop(relay);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deliveries_missed_while_the_relay_was_down_are_redelivered_and_cancel() {
     let dir = tempfile::tempdir().unwrap();

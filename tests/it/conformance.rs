@@ -242,6 +242,20 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
     app.redeliver(deliveries[0].id)
         .await
         .expect("the redelivery request conforms");
+    // How a retry settles a batch of annotations it never heard back on.
+    let repo = Repository::parse("acme/webapp").unwrap();
+    let github = app
+        .client_for(&repo)
+        .await
+        .expect("an installation token through Prism");
+    let check = github
+        .get_check_run(&repo, CheckRunId::new(4))
+        .await
+        .expect("reading one check run conforms");
+    assert!(
+        check.output.is_some(),
+        "GitHub's example counts its annotations"
+    );
 }
 
 /// The sticky comment's calls (list, create, the commit's pull requests), and the comparison's

@@ -124,6 +124,7 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
         CheckRecord {
             check_run_id: None,
             annotations_sent: 0,
+            annotations_pending: 0,
             completed_at: None
         }
     );
@@ -138,6 +139,7 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
     let saved = CheckRecord {
         check_run_id: Some(42),
         annotations_sent: 50,
+        annotations_pending: 100,
         completed_at: None,
     };
     assert!(store.save_check("run1", "a", &saved).await.unwrap());

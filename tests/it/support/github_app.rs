@@ -84,6 +84,9 @@ pub struct AppState {
     pub rejected: Vec<String>,
     /// Added to every request's answer.
     pub latency: Duration,
+    /// Added after a request has taken effect, before its answer goes out: a caller that dies
+    /// in this window never learns that GitHub did what it asked.
+    pub answer_latency: Duration,
     /// Pull request comments: (id, number, body).
     pub comments: Vec<(u64, u64, String)>,
     /// Open pull requests by head commit.
@@ -105,6 +108,7 @@ impl Default for AppState {
             requests: Vec::new(),
             rejected: Vec::new(),
             latency: Duration::ZERO,
+            answer_latency: Duration::ZERO,
             comments: Vec::new(),
             pulls: HashMap::new(),
             next_id: 0,
@@ -199,10 +203,21 @@ fn verify_jwt(header: Option<String>) -> Result<(), String> {
 
 async fn handle(State(state): State<Arc<Mutex<AppState>>>, request: Request) -> Response {
     let recorded = record(request).await;
-    let latency = state.lock().unwrap().latency;
+    let (latency, answer_latency) = {
+        let s = state.lock().unwrap();
+        (s.latency, s.answer_latency)
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let response = respond(&state, recorded);
+    if !answer_latency.is_zero() {
+        tokio::time::sleep(answer_latency).await;
+    }
+    response
+}
+
+fn respond(state: &Arc<Mutex<AppState>>, recorded: Recorded) -> Response {
     let mut s = state.lock().unwrap();
     s.requests.push(recorded.clone());
     if recorded.header("user-agent").is_none() {
@@ -229,7 +244,7 @@ async fn handle(State(state): State<Arc<Mutex<AppState>>>, request: Request) -> 
         if let Err(reason) = verify_jwt(auth) {
             return reject_with(&mut s.rejected, 401, &reason);
         }
-        return app_endpoint(&mut s, &state, method, &segments, &recorded);
+        return app_endpoint(&mut s, state, method, &segments, &recorded);
     }
     // Repository endpoints: a live installation token for that repository's installation.
     let Some([owner, repo]) = segments.get(1..3).map(|p| [p[0], p[1]]) else {
@@ -327,6 +342,23 @@ async fn handle(State(state): State<Arc<Mutex<AppState>>>, request: Request) -> 
                 json!({"id": id, "html_url": format!("https://github.test/{full}/runs/{id}")}),
             )
             .into_response()
+        }
+        ("GET", ["repos", _, _, "check-runs", id]) => {
+            match id
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| s.checks.iter().find(|c| c.id == id && c.repo == full))
+            {
+                Some(c) => axum::Json(json!({
+                    "id": c.id,
+                    "external_id": c.external_id,
+                    "status": c.status,
+                    "html_url": format!("https://github.test/{full}/runs/{}", c.id),
+                    "output": {"title": c.title, "summary": c.summary, "annotations_count": c.annotations.len()},
+                }))
+                .into_response(),
+                None => reject_with(&mut s.rejected, 404, "Not Found"),
+            }
         }
         ("GET", ["repos", _, _, "commits", sha, "pulls"]) => {
             let pulls: Vec<Value> = s
