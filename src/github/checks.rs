@@ -315,19 +315,23 @@ impl GithubClient {
         self.update(repo, id, &update).await
     }
 
+    fn check_run_url(&self, repo: &Repository, id: CheckRunId) -> Url {
+        self.url(&[
+            "repos",
+            &repo.owner,
+            &repo.name,
+            "check-runs",
+            &id.to_string(),
+        ])
+    }
+
     async fn update(
         &self,
         repo: &Repository,
         id: CheckRunId,
         update: &CheckRunUpdate<'_>,
     ) -> Result<CheckRun, GithubError> {
-        let url = self.url(&[
-            "repos",
-            &repo.owner,
-            &repo.name,
-            "check-runs",
-            &id.to_string(),
-        ]);
+        let url = self.check_run_url(repo, id);
         self.send(
             "PATCH /repos/{owner}/{repo}/check-runs/{id}",
             Method::PATCH,
@@ -347,6 +351,16 @@ impl GithubClient {
         self.call(call, method, url, Some(body), Idempotency::NotIdempotent)
             .await
             .map(|(check, _)| check)
+    }
+
+    /// A `GET` with this client's token: the answer's JSON and the next page's URL, if any.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        call: &str,
+        url: Url,
+    ) -> Result<(T, Option<String>), GithubError> {
+        self.call(call, Method::GET, url, None::<&()>, Idempotency::Idempotent)
+            .await
     }
 
     /// One call with this client's token: the answer's JSON and the next page's URL, if any.
@@ -477,21 +491,9 @@ impl GithubClient {
         repo: &Repository,
         id: CheckRunId,
     ) -> Result<CheckRun, GithubError> {
-        let url = self.url(&[
-            "repos",
-            &repo.owner,
-            &repo.name,
-            "check-runs",
-            &id.get().to_string(),
-        ]);
+        let url = self.check_run_url(repo, id);
         let (check, _): (CheckRun, _) = self
-            .call(
-                "GET /repos/{owner}/{repo}/check-runs/{check_run_id}",
-                Method::GET,
-                url,
-                None::<&()>,
-                Idempotency::Idempotent,
-            )
+            .get("GET /repos/{owner}/{repo}/check-runs/{check_run_id}", url)
             .await?;
         Ok(check)
     }
@@ -522,13 +524,7 @@ impl GithubClient {
             .append_pair("filter", "all")
             .append_pair("per_page", "100");
         let (listed, _): (Listed, _) = self
-            .call(
-                "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
-                Method::GET,
-                url,
-                None::<&()>,
-                Idempotency::Idempotent,
-            )
+            .get("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", url)
             .await?;
         Ok(listed
             .check_runs

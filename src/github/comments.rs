@@ -82,13 +82,7 @@ impl GithubClient {
         for _ in 0..MAX_COMMENT_PAGES {
             let Some(url) = next.take() else { break };
             let (page, link): (Vec<IssueComment>, _) = self
-                .call(
-                    "GET /repos/{owner}/{repo}/issues/{number}/comments",
-                    Method::GET,
-                    url,
-                    None::<&()>,
-                    Idempotency::Idempotent,
-                )
+                .get("GET /repos/{owner}/{repo}/issues/{number}/comments", url)
                 .await?;
             all.extend(page);
             next = self.next_page(link);
@@ -167,13 +161,7 @@ impl GithubClient {
         }
         let url = self.url(&["repos", &repo.owner, &repo.name, "commits", sha, "pulls"]);
         let (pulls, _): (Vec<Pull>, _) = self
-            .call(
-                "GET /repos/{owner}/{repo}/commits/{sha}/pulls",
-                Method::GET,
-                url,
-                None::<&()>,
-                Idempotency::Idempotent,
-            )
+            .get("GET /repos/{owner}/{repo}/commits/{sha}/pulls", url)
             .await?;
         Ok(pulls
             .into_iter()

@@ -385,24 +385,24 @@ async fn a_repository_without_the_app_ends_not_installed() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_after_the_finish_was_acknowledged_still_completes_the_check() {
+/// Sends `RUN_FINISH` to an App relay against a GitHub that `slow` slows down, SIGKILLs the
+/// relay once `mid_way` holds (before the check is complete), restarts it against a GitHub at
+/// full speed, and waits for the check to complete. Requires what every restart must give:
+/// one check run, every annotation once.
+async fn kill_mid_way_and_restart(
+    slow: impl FnOnce(&mut AppState),
+    mid_way: (&str, fn(&FakeGithubApp) -> bool),
+) -> (FakeGithubApp, FakeCheck) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
     let currents = FakeCurrents::start(example_currents(0)).await;
     let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
-    // GitHub is slow, so the job is mid-way when the relay dies.
-    github.state.lock().unwrap().latency = Duration::from_millis(400);
+    slow(&mut github.state.lock().unwrap());
     let mut relay = start_app_relay(&db, &currents, &github, &[]).await;
     let (status, _) = post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
     assert_eq!(status, 202);
-    wait_for("the job to reach GitHub", Duration::from_secs(20), || {
-        github
-            .requests()
-            .iter()
-            .any(|r| r.path.ends_with("/check-runs") || r.path.contains("/check-runs/"))
-    })
-    .await;
+    let (what, condition) = mid_way;
+    wait_for(what, Duration::from_secs(30), || condition(&github)).await;
     relay.child.start_kill().unwrap(); // SIGKILL
     relay.child.wait().await.unwrap();
     assert!(
@@ -413,7 +413,11 @@ async fn sigkill_after_the_finish_was_acknowledged_still_completes_the_check() {
         "killed before it completed"
     );
 
-    github.state.lock().unwrap().latency = Duration::ZERO;
+    {
+        let mut state = github.state.lock().unwrap();
+        state.latency = Duration::ZERO;
+        state.answer_latency = Duration::ZERO;
+    }
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
     wait_for(
         "the check to complete after the restart",
@@ -426,6 +430,7 @@ async fn sigkill_after_the_finish_was_acknowledged_still_completes_the_check() {
         },
     )
     .await;
+    drop(relay);
     let checks = github.checks();
     assert_eq!(
         checks.len(),
@@ -434,66 +439,47 @@ async fn sigkill_after_the_finish_was_acknowledged_still_completes_the_check() {
     );
     assert_eq!(checks[0].annotations.len(), expected_report().1);
     assert_no_duplicate_annotations(&checks[0]);
-    drop(relay);
+    let check = checks[0].clone();
+    (github, check)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_after_the_finish_was_acknowledged_still_completes_the_check() {
+    // GitHub is slow, so the job is mid-way when the relay dies.
+    kill_mid_way_and_restart(
+        |github| github.latency = Duration::from_millis(400),
+        ("the job to reach GitHub", |github| {
+            github
+                .requests()
+                .iter()
+                .any(|r| r.path.ends_with("/check-runs") || r.path.contains("/check-runs/"))
+        }),
+    )
+    .await;
 }
 
 // GitHub took a batch of annotations and the relay died before it heard so: the next attempt
 // asks GitHub's count instead of sending the batch again (annotations append).
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_before_githubs_answer_to_a_batch_sends_no_annotation_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.db");
-    let currents = FakeCurrents::start(example_currents(0)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
-    github.state.lock().unwrap().answer_latency = Duration::from_secs(3);
-    let mut relay = start_app_relay(&db, &currents, &github, &[]).await;
-    let (status, _) = post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
-    assert_eq!(status, 202);
-    wait_for(
-        "GitHub to take the batch of annotations",
-        Duration::from_secs(30),
-        || {
+    let (github, check) = kill_mid_way_and_restart(
+        |github| github.answer_latency = Duration::from_secs(3),
+        ("GitHub to take the batch of annotations", |github| {
             github
                 .checks()
                 .first()
                 .is_some_and(|c| !c.annotations.is_empty())
-        },
+        }),
     )
     .await;
-    relay.child.start_kill().unwrap(); // SIGKILL, while GitHub's answer is on its way
-    relay.child.wait().await.unwrap();
-    assert_ne!(
-        github.checks()[0].status,
-        "completed",
-        "killed before it completed"
-    );
-
-    github.state.lock().unwrap().answer_latency = Duration::ZERO;
-    let relay = start_app_relay(&db, &currents, &github, &[]).await;
-    wait_for(
-        "the check to complete after the restart",
-        Duration::from_secs(30),
-        || {
-            github
-                .checks()
-                .first()
-                .is_some_and(|c| c.status == "completed")
-        },
-    )
-    .await;
-    let checks = github.checks();
-    assert_eq!(checks.len(), 1);
-    assert_eq!(checks[0].annotations.len(), expected_report().1);
-    assert_no_duplicate_annotations(&checks[0]);
-    let id = checks[0].id;
+    let asked = format!("/check-runs/{}", check.id);
     assert!(
         github
             .requests()
             .iter()
-            .any(|r| r.method == "GET" && r.path.ends_with(&format!("/check-runs/{id}"))),
+            .any(|r| r.method == "GET" && r.path.ends_with(&asked)),
         "the restart asked GitHub what it holds"
     );
-    drop(relay);
 }
 
 #[tokio::test(flavor = "multi_thread")]
