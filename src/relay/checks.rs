@@ -22,8 +22,8 @@ use crate::currents::{
 };
 use crate::github::app::{AppError, GithubApp};
 use crate::github::{
-    ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRunId, CheckRunOutput, CheckRunUpdate,
-    CheckStatus, CommentMode, GithubClient, GithubError, NewCheckRun, Repository,
+    ANNOTATIONS_PER_REQUEST, CheckRunId, CheckRunOutput, CheckRunUpdate, CheckStatus, CommentMode,
+    GithubClient, GithubError, NewCheckRun, Repository,
 };
 use crate::report;
 use crate::store::{CheckRecord, Claimed, JobOutcome, Store, StoreError};
@@ -210,6 +210,8 @@ fn retry(ctx: &CheckContext<'_>, claimed: &Claimed, error: &str) -> Decision {
     }
 }
 
+/// Brings the check run of `payload`'s Currents run up to date with what Currents says now,
+/// under the job's lease on the run's check record (`lock_owner`).
 async fn sync(
     ctx: &CheckContext<'_>,
     payload: &CheckPayload,
@@ -245,24 +247,43 @@ async fn sync(
             id
         }
     };
+    let target = Target {
+        github: &github,
+        repo,
+        id,
+    };
     if run.is_in_progress() {
         let update = CheckRunUpdate {
             conclusion: None,
             status: Some(CheckStatus::InProgress),
-            output: Some(CheckRunOutput {
-                title: &progress.title,
-                summary: &progress.summary,
-                text: None,
-                annotations: &[],
-            }),
+            output: Some(output_of(&progress, &[])),
         };
         github.update_check_run(repo, id, &update).await?;
         return Ok(still_running(payload));
     }
+    complete(ctx, payload, &target, &run, &mut record, &save).await?;
+    Ok(Synced::Done(JobOutcome::CheckCompleted))
+}
 
-    let details = fetch_failed_instances(ctx.currents, &run, FETCH_CONCURRENCY).await?;
+/// The check run a job brings up to date, and the client that may write it.
+struct Target<'a> {
+    github: &'a GithubClient,
+    repo: &'a Repository,
+    id: CheckRunId,
+}
+
+/// The run is over: its report, its annotations, the conclusion, then the comment.
+async fn complete(
+    ctx: &CheckContext<'_>,
+    payload: &CheckPayload,
+    target: &Target<'_>,
+    run: &Run,
+    record: &mut CheckRecord,
+    save: &Saver<'_>,
+) -> Result<(), SyncError> {
+    let details = fetch_failed_instances(ctx.currents, run, FETCH_CONCURRENCY).await?;
     let mut report = report::build(
-        &run,
+        run,
         &details.instances,
         &details.unavailable,
         SystemTime::now(),
@@ -272,60 +293,110 @@ async fn sync(
     }
     let output = report::check_output(&report);
     let annotations = report::annotations(&report, "");
-    if record.annotations_pending > record.annotations_sent {
-        settle_batch_in_doubt(&github, repo, id, &mut record).await?;
-        save.save(&record).await?;
-    }
-    let sent = usize::try_from(record.annotations_sent)
-        .unwrap_or(0)
-        .min(annotations.len());
-    let output_with = |batch| CheckRunOutput {
-        title: &output.title,
-        summary: &output.summary,
-        text: output.text.as_deref(),
-        annotations: batch,
-    };
-    // Annotations append, so each batch is recorded as pending before it goes out and as sent
-    // once GitHub takes it: a retry resumes after the last batch taken, and asks GitHub about
-    // one it never heard back on.
-    for batch in annotations[sent..].chunks(ANNOTATIONS_PER_REQUEST) {
-        record.annotations_pending =
-            record.annotations_sent + i64::try_from(batch.len()).unwrap_or(0);
-        save.save(&record).await?;
-        let update = CheckRunUpdate {
-            conclusion: None,
-            status: None,
-            output: Some(output_with(batch)),
-        };
-        github.update_check_run(repo, id, &update).await?;
-        record.annotations_sent = record.annotations_pending;
-        save.save(&record).await?;
-    }
-    let conclusion: CheckConclusion = report.conclusion.into();
+    send_annotations(target, &output, &annotations, record, save).await?;
+    // The conclusion is a call of its own, after the last batch is recorded: a retry of it
+    // sends no annotation again.
     let update = CheckRunUpdate {
-        conclusion: Some(conclusion),
+        conclusion: Some(report.conclusion.into()),
         status: Some(CheckStatus::Completed),
-        output: Some(output_with(&[])),
+        output: Some(output_of(&output, &[])),
     };
-    let completed = github.update_check_run(repo, id, &update).await?;
+    let completed = target
+        .github
+        .update_check_run(target.repo, target.id, &update)
+        .await?;
     record.completed_at = Some(0);
-    save.save(&record).await?;
+    save.save(record).await?;
     tracing::info!(
-        check_run = id.get(),
+        check_run = target.id.get(),
         conclusion = report.conclusion.as_str(),
         annotations = annotations.len(),
         "check run completed"
     );
     comment(
         ctx,
-        &github,
-        repo,
+        target.github,
+        target.repo,
         payload,
         &report,
         completed.html_url.as_deref(),
     )
     .await;
-    Ok(Synced::Done(JobOutcome::CheckCompleted))
+    Ok(())
+}
+
+/// Sends, in batches, the annotations GitHub does not hold yet. Annotations append, so each
+/// batch is recorded as pending before it goes out and as sent once GitHub takes it: a retry
+/// resumes after the last batch taken, and first asks GitHub about one it never heard back on.
+async fn send_annotations(
+    target: &Target<'_>,
+    output: &report::CheckOutput,
+    annotations: &[report::Annotation],
+    record: &mut CheckRecord,
+    save: &Saver<'_>,
+) -> Result<(), SyncError> {
+    if record.annotations_pending > record.annotations_sent {
+        settle_batch_in_doubt(target, record).await?;
+        save.save(record).await?;
+    }
+    let sent = usize::try_from(record.annotations_sent)
+        .unwrap_or(0)
+        .min(annotations.len());
+    for batch in annotations[sent..].chunks(ANNOTATIONS_PER_REQUEST) {
+        record.annotations_pending =
+            record.annotations_sent + i64::try_from(batch.len()).unwrap_or(0);
+        save.save(record).await?;
+        let update = CheckRunUpdate {
+            conclusion: None,
+            status: None,
+            output: Some(output_of(output, batch)),
+        };
+        target
+            .github
+            .update_check_run(target.repo, target.id, &update)
+            .await?;
+        record.annotations_sent = record.annotations_pending;
+        save.save(record).await?;
+    }
+    Ok(())
+}
+
+/// An earlier attempt sent a batch and stopped before it heard GitHub's answer: GitHub's count
+/// of the check run's annotations says whether the batch was taken.
+async fn settle_batch_in_doubt(
+    target: &Target<'_>,
+    record: &mut CheckRecord,
+) -> Result<(), SyncError> {
+    let check = target.github.get_check_run(target.repo, target.id).await?;
+    let on_github = check.output.map_or(0, |o| {
+        i64::try_from(o.annotations_count).unwrap_or(i64::MAX)
+    });
+    let taken = on_github >= record.annotations_pending;
+    tracing::info!(
+        check_run = target.id.get(),
+        on_github,
+        taken,
+        "an interrupted attempt's batch of annotations"
+    );
+    if taken {
+        record.annotations_sent = record.annotations_pending;
+    } else {
+        record.annotations_pending = record.annotations_sent;
+    }
+    Ok(())
+}
+
+/// The check run's output: the report's text and `annotations` (appended by GitHub).
+fn output_of<'a>(
+    output: &'a report::CheckOutput,
+    annotations: &'a [report::Annotation],
+) -> CheckRunOutput<'a> {
+    CheckRunOutput {
+        title: &output.title,
+        summary: &output.summary,
+        text: output.text.as_deref(),
+        annotations,
+    }
 }
 
 /// The same sticky comment as the `report` step's, on the commit's open pull request. The
@@ -397,33 +468,6 @@ async fn look_at_run(currents: &CurrentsClient, payload: &CheckPayload) -> Resul
     }
 }
 
-/// An earlier attempt sent a batch and stopped before it heard GitHub's answer: GitHub's count
-/// of the check run's annotations says whether the batch was taken.
-async fn settle_batch_in_doubt(
-    github: &GithubClient,
-    repo: &Repository,
-    id: CheckRunId,
-    record: &mut CheckRecord,
-) -> Result<(), SyncError> {
-    let check = github.get_check_run(repo, id).await?;
-    let on_github = check.output.map_or(0, |o| {
-        i64::try_from(o.annotations_count).unwrap_or(i64::MAX)
-    });
-    let taken = on_github >= record.annotations_pending;
-    tracing::info!(
-        check_run = id.get(),
-        on_github,
-        taken,
-        "an interrupted attempt's batch of annotations"
-    );
-    if taken {
-        record.annotations_sent = record.annotations_pending;
-    } else {
-        record.annotations_pending = record.annotations_sent;
-    }
-    Ok(())
-}
-
 /// Records what GitHub accepted, under the job's lease on the run's check record.
 struct Saver<'a> {
     store: &'a Store,
@@ -478,12 +522,7 @@ async fn create_in_progress(
                 conclusion: None,
                 external_id: Some(payload.run_id.as_str()),
                 details_url: Some(run_url),
-                output: CheckRunOutput {
-                    title: &progress.title,
-                    summary: &progress.summary,
-                    text: None,
-                    annotations: &[],
-                },
+                output: output_of(progress, &[]),
             },
         )
         .await?;
