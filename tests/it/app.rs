@@ -69,13 +69,7 @@ async fn send_and_wait(relay: &RelayProcess, github: &FakeGithubApp, event: &str
         })
         .await;
     } else {
-        wait_for("the check to complete", Duration::from_secs(20), || {
-            github
-                .checks()
-                .first()
-                .is_some_and(|c| c.status == "completed")
-        })
-        .await;
+        github.wait_for_first_check("completed").await;
     }
 }
 
@@ -97,18 +91,6 @@ async fn post_currents(relay: &RelayProcess, body: &Value) -> (u16, String) {
         .await
         .unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
-}
-
-async fn jobs(relay: &RelayProcess) -> Vec<Value> {
-    reqwest::Client::new()
-        .get(format!("{}/admin/jobs", relay.base))
-        .bearer_auth("crash-admin")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// The example run, in progress first and complete after `in_progress_looks` reads.
@@ -165,13 +147,7 @@ async fn run_start_then_finish_make_one_complete_check() {
 
     let (status, text) = post_currents(&relay, &currents_event("RUN_START", None, REPO)).await;
     assert_eq!((status, text.as_str()), (202, "check queued"));
-    wait_for("an in-progress check", Duration::from_secs(20), || {
-        github
-            .checks()
-            .first()
-            .is_some_and(|c| c.status == "in_progress")
-    })
-    .await;
+    github.wait_for_first_check("in_progress").await;
     let check = &github.checks()[0];
     assert_eq!(check.name, "Currents");
     assert_eq!(check.head_sha, SHA);
@@ -267,13 +243,7 @@ async fn a_multi_group_run_completes_its_check_when_the_last_group_finishes() {
     )
     .await;
     assert_eq!(status, 202);
-    wait_for("the in-progress check", Duration::from_secs(20), || {
-        github
-            .checks()
-            .first()
-            .is_some_and(|c| c.status == "in_progress")
-    })
-    .await;
+    github.wait_for_first_check("in_progress").await;
     let (status, _) =
         post_currents(&relay, &currents_event("RUN_FINISH", Some("firefox"), REPO)).await;
     assert_eq!(status, 202, "another group's finish is another job");
@@ -282,7 +252,7 @@ async fn a_multi_group_run_completes_its_check_when_the_last_group_finishes() {
     })
     .await;
     wait_until("both jobs to end", Duration::from_secs(20), || async {
-        let jobs = jobs(&relay).await;
+        let jobs = relay.admin_jobs("").await;
         jobs.len() == 2 && jobs.iter().all(|j| j["state"] == "done")
     })
     .await;
@@ -324,16 +294,10 @@ async fn the_same_currents_webhook_twice_is_one_job_and_one_check() {
     assert_eq!(post_currents(&relay, &finish).await.0, 202);
     let (status, text) = post_currents(&relay, &finish).await;
     assert_eq!((status, text.as_str()), (200, "duplicate delivery"));
-    wait_for("the check to complete", Duration::from_secs(20), || {
-        github
-            .checks()
-            .first()
-            .is_some_and(|c| c.status == "completed")
-    })
-    .await;
+    github.wait_for_first_check("completed").await;
     // Sent again after it finished: still a duplicate, nothing new.
     assert_eq!(post_currents(&relay, &finish).await.0, 200);
-    assert_eq!(jobs(&relay).await.len(), 1);
+    assert_eq!(relay.admin_jobs("").await.len(), 1);
     let checks = github.checks();
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].annotations.len(), expected_report().1);
@@ -363,13 +327,14 @@ async fn a_repository_without_the_app_ends_not_installed() {
     .await;
     assert_eq!(status, 202);
     wait_until("the job to end", Duration::from_secs(20), || async {
-        jobs(&relay)
+        relay
+            .admin_jobs("")
             .await
             .first()
             .is_some_and(|j| j["state"] == "done")
     })
     .await;
-    let job = &jobs(&relay).await[0];
+    let job = &relay.admin_jobs("").await[0];
     assert_eq!(job["outcome"], "not-installed");
     assert_eq!(job["attempts"], 1, "not retried");
     assert!(github.checks().is_empty());
@@ -419,17 +384,7 @@ async fn kill_mid_way_and_restart(
         state.answer_latency = Duration::ZERO;
     }
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
-    wait_for(
-        "the check to complete after the restart",
-        Duration::from_secs(30),
-        || {
-            github
-                .checks()
-                .first()
-                .is_some_and(|c| c.status == "completed")
-        },
-    )
-    .await;
+    github.wait_for_first_check("completed").await;
     drop(relay);
     let checks = github.checks();
     assert_eq!(
@@ -715,7 +670,8 @@ async fn a_revoked_installation_token_is_replaced_within_the_same_attempt() {
         .filter(|r| r.path.ends_with("/access_tokens"))
         .count();
     assert_eq!(token_requests, 2, "one token, then one more after the 401");
-    let finish = jobs(&relay)
+    let finish = relay
+        .admin_jobs("")
         .await
         .into_iter()
         .find(|j| j["dedupe_key"].as_str().unwrap().contains("RUN_FINISH"))
@@ -973,13 +929,7 @@ async fn a_cancelled_run_without_a_start_gets_a_cancelled_check() {
     // RUN_START never arrived (the relay was not registered yet, say).
     let (status, _) = post_currents(&relay, &currents_event("RUN_CANCELED", None, REPO)).await;
     assert_eq!(status, 202);
-    wait_for("the check to complete", Duration::from_secs(20), || {
-        github
-            .checks()
-            .first()
-            .is_some_and(|c| c.status == "completed")
-    })
-    .await;
+    github.wait_for_first_check("completed").await;
     let checks = github.checks();
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].conclusion.as_deref(), Some("cancelled"));

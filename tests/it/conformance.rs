@@ -123,7 +123,7 @@ async fn prism_does_refuse_an_invalid_request() {
 #[ignore = "needs Prism serving GitHub's API description at PRISM_GITHUB_URL"]
 async fn app_mode_requests_conform_to_githubs_api_description() {
     use currents_bridge::github::app::{AppCredentials, AppId, GithubApp};
-    use serde_json::{Value, json};
+    use serde_json::json;
     let prism = prism();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
@@ -176,30 +176,16 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
             "the job to end",
             std::time::Duration::from_secs(30),
             || async {
-                let jobs: Vec<Value> = client
-                    .get(format!("{}/admin/jobs", relay.base))
-                    .bearer_auth("crash-admin")
-                    .send()
+                relay
+                    .admin_jobs("")
                     .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                jobs.iter()
+                    .iter()
                     .all(|j| j["state"] != "pending" && j["state"] != "running")
             },
         )
         .await;
     }
-    let jobs: Vec<Value> = client
-        .get(format!("{}/admin/jobs", relay.base))
-        .bearer_auth("crash-admin")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs = relay.admin_jobs("").await;
     let outcomes: Vec<&str> = jobs
         .iter()
         .map(|j| j["outcome"].as_str().unwrap_or(""))

@@ -68,17 +68,7 @@ async fn acknowledged_cancels_survive_sigkill() {
         state.cancel = Script::of([Reply::ok(fixture("cancel-ci-github-200.json"))]);
     }
     let relay = start_relay_with(&db, &currents, &[]).await;
-    let done = || async {
-        client
-            .get(format!("{}/admin/jobs?state=done", relay.base))
-            .bearer_auth("crash-admin")
-            .send()
-            .await
-            .unwrap()
-            .json::<Vec<Value>>()
-            .await
-            .unwrap()
-    };
+    let done = || relay.admin_jobs("?state=done");
     wait_until(
         "all 20 jobs to finish after the restart",
         Duration::from_secs(30),
@@ -247,17 +237,7 @@ async fn a_replica_with_a_slow_clock_keeps_its_lease() {
         1,
         "the on-time replica took the slow one's job"
     );
-    let done = || async {
-        client
-            .get(format!("{}/admin/jobs?state=done", on_time.base))
-            .bearer_auth("crash-admin")
-            .send()
-            .await
-            .unwrap()
-            .json::<Vec<Value>>()
-            .await
-            .unwrap()
-    };
+    let done = || on_time.admin_jobs("?state=done");
     wait_until("the job to finish", Duration::from_secs(30), || async {
         done().await.len() == 1
     })

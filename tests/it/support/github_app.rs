@@ -147,6 +147,16 @@ impl FakeGithubApp {
         format!("http://{}", self.addr)
     }
 
+    /// Waits, 30 s at most, until the first check run's status is `status`.
+    pub async fn wait_for_first_check(&self, status: &str) {
+        super::wait_for(
+            &format!("the check run to be {status}"),
+            Duration::from_secs(30),
+            || self.checks().first().is_some_and(|c| c.status == status),
+        )
+        .await;
+    }
+
     pub fn checks(&self) -> Vec<FakeCheck> {
         self.state.lock().unwrap().checks.clone()
     }

@@ -13,7 +13,24 @@ pub struct RelayProcess {
     pub log: PathBuf,
 }
 
+/// The admin token every relay started here gets.
+pub const ADMIN_TOKEN: &str = "crash-admin";
+
 impl RelayProcess {
+    /// `GET /admin/jobs{query}` with the admin token: the jobs as the admin API lists them.
+    pub async fn admin_jobs(&self, query: &str) -> Vec<serde_json::Value> {
+        let base = self.admin_base.as_deref().unwrap_or(&self.base);
+        reqwest::Client::new()
+            .get(format!("{base}/admin/jobs{query}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -97,7 +114,7 @@ pub async fn spawn_relay(
         .env("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("RELAY_LISTEN", "127.0.0.1:0")
-        .env("RELAY_ADMIN_TOKEN", "crash-admin")
+        .env("RELAY_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RELAY_POLL_INTERVAL", "50ms")
         .env("RELAY_LEASE", "45s")
         .env("RELAY_RETRY_BASE", "100ms")
