@@ -107,13 +107,10 @@ pub async fn serve(
         let service =
             TowerToHyperService::new(app.map_request(move |request: hyper::Request<Incoming>| {
                 let mut request = request.map(Body::new);
-                // For the per-client limit of `/media`, as axum's `ConnectInfo`; only there, so
-                // that webhook requests do not pay for an extensions map.
-                if request.uri().path().starts_with("/media/") {
-                    request
-                        .extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                }
+                // For the per-client limits (`/media`), as axum's `ConnectInfo`.
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
                 request
             }));
         let connection = builder
