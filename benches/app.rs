@@ -64,7 +64,10 @@ async fn bench() {
             ("GITHUB_APP_PRIVATE_KEY", app_keys().0.as_str()),
             ("GITHUB_API_URL", url.as_str()),
             ("CURRENTS_WEBHOOK_SECRET", SECRET),
+            ("CURRENTS_PROJECTS", "Xk9Pq2=acme/webapp"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
             ("RELAY_CATCHUP_INTERVAL", "0"),
+            ("RELAY_RECONCILE_INTERVAL", "0"),
         ],
     )
     .await;

@@ -545,15 +545,18 @@ async fn post_comment(
     let project = report.project_id.as_deref().unwrap_or_default();
     let marker = crate::github::marker(&config.check_name, project);
     let body = report::pr_comment(report, &marker, check_url);
-    let failed = report.totals.failed > 0 || report.conclusion != report::Conclusion::Success;
+    let sticky = crate::github::Sticky {
+        marker: &marker,
+        body: &body,
+        mode: config.comment,
+        failed: report.failed(),
+    };
     match crate::github::sticky_comment(
         github,
         repository,
         number,
-        &marker,
-        &body,
-        config.comment,
-        failed,
+        &sticky,
+        github.comment_author(),
     )
     .await
     {

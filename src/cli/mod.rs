@@ -27,7 +27,7 @@ use values::{bad, parse_bool, parse_url, secret, set};
 pub use cancel::{CancelArgs, CancelConfig};
 pub use relay::{
     DEFAULT_DATABASE_URL, DEFAULT_LEASE, DEFAULT_LISTEN, DEFAULT_MAX_BODY,
-    DEFAULT_RELAY_POLL_INTERVAL, RegisterConfig, RelayArgs,
+    DEFAULT_RELAY_POLL_INTERVAL, RelayArgs,
 };
 pub use report::{
     CheckMode, CommentMode, CompareWith, DEFAULT_CHECK_NAME, DEFAULT_FETCH_CONCURRENCY,

@@ -11,7 +11,9 @@ use super::CurrentsArgs;
 use super::report::{DEFAULT_CHECK_NAME, DEFAULT_GITHUB_API_URL};
 use super::values::{ConfigError, bad, parse_duration, parse_size, parse_url, secret, set};
 use crate::currents::ProjectId;
+use crate::github::GithubServer;
 use crate::github::app::{AppCredentials, AppId};
+use crate::relay::{ChecksConfig, ProjectRepos, RegisterConfig, TrustedProxies};
 
 /// Defaults of the relay.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -39,6 +41,9 @@ pub const MIN_RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60 + 60 * 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
 /// How often App mode looks for GitHub deliveries that never reached the relay.
 pub const DEFAULT_CATCHUP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// How often App mode looks at Currents for runs whose webhooks never arrived: the bound on
+/// how long a check can stay open after its run ended.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Args)]
 pub struct RelayArgs {
@@ -107,6 +112,9 @@ pub struct RelayArgs {
     /// The relay's public https URL, for the media links of App mode's checks
     #[arg(long, env = "RELAY_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// Proxies whose X-Forwarded-For names the client (per-client limits), comma-separated CIDRs, e.g. 10.0.0.0/8 [default: none]
+    #[arg(long, env = "RELAY_TRUSTED_PROXIES", value_name = "CIDRS")]
+    pub trusted_proxies: Option<String>,
     #[command(flatten)]
     pub app: AppArgs,
     #[command(subcommand)]
@@ -141,9 +149,18 @@ pub struct AppArgs {
         value_name = "SECRETS"
     )]
     pub currents_webhook_secret: Option<String>,
+    /// Which repositories each Currents project may report on: PROJECT_ID=OWNER/REPO or PROJECT_ID=OWNER/*, comma-separated; required with --currents-webhook-secret
+    #[arg(long, env = "CURRENTS_PROJECTS", value_name = "LIST")]
+    pub currents_projects: Option<String>,
+    /// The GitHub web host that runs' remotes must be on [default: from --github-api-url: https://github.com, https://HOST for HOST/api/v3, https://SUB.ghe.com for api.SUB.ghe.com]
+    #[arg(long, env = "GITHUB_SERVER_URL", value_name = "URL")]
+    pub github_server_url: Option<String>,
     /// How often to look for GitHub deliveries that never arrived; 0 turns it off [default: 10m]
     #[arg(long, env = "RELAY_CATCHUP_INTERVAL", value_name = "DURATION")]
     pub catchup_interval: Option<String>,
+    /// How often to look at Currents for runs whose webhooks never arrived, so that no check stays open; 0 turns it off [default: 5m]
+    #[arg(long, env = "RELAY_RECONCILE_INTERVAL", value_name = "DURATION")]
+    pub reconcile_interval: Option<String>,
     /// The check runs' name [default: Currents]
     #[arg(long, env = "CURRENTS_CHECK_NAME", value_name = "NAME")]
     pub check_name: Option<String>,
@@ -172,17 +189,6 @@ pub struct RegisterArgs {
     pub label: Option<String>,
 }
 
-/// The validated `relay register-currents-webhook`.
-#[derive(Debug, Clone)]
-pub struct RegisterConfig {
-    pub currents: crate::currents::CurrentsConfig,
-    pub project_id: ProjectId,
-    pub url: url::Url,
-    /// Sent in `X-Currents-Bridge-Secret`: the newest of `CURRENTS_WEBHOOK_SECRET`.
-    pub secret: SecretString,
-    pub label: String,
-}
-
 impl AppArgs {
     fn into_config(self) -> Result<Option<crate::relay::AppModeConfig>, ConfigError> {
         let app_id = set(self.github_app_id.clone());
@@ -198,9 +204,9 @@ impl AppArgs {
                     "a GitHub App private key is set but --github-app-id (GITHUB_APP_ID) is not",
                 ));
             }
-            if currents_secrets.is_some() {
+            if currents_secrets.is_some() || set(self.currents_projects.clone()).is_some() {
                 return Err(bad(
-                    "--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) needs App mode: set --github-app-id and the App's private key, so that the relay can post checks",
+                    "--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) and --currents-projects (CURRENTS_PROJECTS) need App mode: set --github-app-id and the App's private key, so that the relay can post checks",
                 ));
             }
             return Ok(None);
@@ -235,17 +241,31 @@ impl AppArgs {
                 "the GitHub App private key is not PEM text (-----BEGIN RSA PRIVATE KEY-----…): download it from the App's settings, Private keys",
             ));
         }
+        let api_url = parse_url(
+            "--github-api-url (GITHUB_API_URL)",
+            self.github_api_url.clone(),
+            DEFAULT_GITHUB_API_URL,
+        )?;
+        let checks = match currents_secrets {
+            Some(secrets) => Some(ChecksConfig {
+                secrets,
+                projects: projects_of(self.currents_projects.clone())?,
+            }),
+            None => None,
+        };
         Ok(Some(crate::relay::AppModeConfig {
             credentials: AppCredentials {
                 app_id,
                 private_key,
             },
-            api_url: parse_url(
-                "--github-api-url (GITHUB_API_URL)",
-                self.github_api_url.clone(),
-                DEFAULT_GITHUB_API_URL,
+            server: server_of(self.github_server_url.clone(), &api_url)?,
+            api_url,
+            checks,
+            reconcile_interval: parse_duration(
+                "--reconcile-interval (RELAY_RECONCILE_INTERVAL)",
+                self.reconcile_interval.clone(),
+                DEFAULT_RECONCILE_INTERVAL,
             )?,
-            currents_secrets,
             catchup_interval: parse_duration(
                 "--catchup-interval (RELAY_CATCHUP_INTERVAL)",
                 self.catchup_interval.clone(),
@@ -255,6 +275,30 @@ impl AppArgs {
                 .unwrap_or_else(|| DEFAULT_CHECK_NAME.to_owned()),
             comment: super::report::comment_mode(self.comment.clone())?,
         }))
+    }
+}
+
+/// `--currents-projects`, required in App mode with Currents' webhooks.
+fn projects_of(raw: Option<String>) -> Result<ProjectRepos, ConfigError> {
+    let raw = set(raw).ok_or_else(|| {
+        bad(format!(
+            "--currents-projects (CURRENTS_PROJECTS) is required with --currents-webhook-secret: it names the repositories each Currents project may report on, as {}",
+            crate::relay::allow::FORMAT
+        ))
+    })?;
+    ProjectRepos::parse(&raw)
+        .map_err(|e| bad(format!("--currents-projects (CURRENTS_PROJECTS): {e}")))
+}
+
+/// `--github-server-url`, or the server of the API URL.
+fn server_of(raw: Option<String>, api_url: &url::Url) -> Result<GithubServer, ConfigError> {
+    match set(raw) {
+        None => Ok(GithubServer::from_api_url(api_url)),
+        raw => {
+            let url = parse_url("--github-server-url (GITHUB_SERVER_URL)", raw, "")?;
+            GithubServer::from_server_url(&url)
+                .ok_or_else(|| bad("--github-server-url (GITHUB_SERVER_URL) names no host"))
+        }
     }
 }
 
@@ -419,12 +463,17 @@ impl RelayArgs {
                 dry_run,
             },
             media_secret: super::values::media_secret(self.media_secret.clone())?,
+            trusted_proxies: match set(self.trusted_proxies.clone()) {
+                None => TrustedProxies::default(),
+                Some(raw) => TrustedProxies::parse(&raw)
+                    .map_err(|e| bad(format!("--trusted-proxies (RELAY_TRUSTED_PROXIES): {e}")))?,
+            },
             public_url: match set(self.public_url.clone()) {
                 None => None,
                 raw => Some(parse_url("--public-url (RELAY_PUBLIC_URL)", raw, "")?),
             },
             app: match self.app.into_config()? {
-                Some(app) if app.currents_secrets.is_some() && !has_key => {
+                Some(app) if app.checks.is_some() && !has_key => {
                     return Err(bad(
                         "--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) needs a Currents API key (CURRENTS_API_KEY): the relay reads each run's results to post its check",
                     ));

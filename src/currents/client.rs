@@ -171,6 +171,36 @@ impl CurrentsClient {
         self.get_json("GET /projects/{projectId}/runs", url).await
     }
 
+    /// One page of `GET /projects/{projectId}/runs?date_start=…`: the runs created since
+    /// `since`, newest first, starting after `cursor` (the last run of the previous page), and
+    /// whether there are more.
+    pub async fn runs_since(
+        &self,
+        project: &ProjectId,
+        since: std::time::SystemTime,
+        cursor: Option<&str>,
+    ) -> Result<RunPage, CurrentsError> {
+        let mut url = self.url(&["projects", project.as_str(), "runs"]);
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair(
+                    "date_start",
+                    &humantime::format_rfc3339_millis(since).to_string(),
+                )
+                .append_pair("limit", &RUNS_PAGE.to_string());
+            if let Some(cursor) = cursor {
+                query.append_pair("starting_after", cursor);
+            }
+        }
+        let call = "GET /projects/{projectId}/runs";
+        let bytes = self.get_bytes(call, url).await?;
+        serde_json::from_slice(&bytes).map_err(|e| CurrentsError::Decode {
+            call: call.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
     /// `GET /instances/{instanceId}`.
     pub async fn get_instance(&self, instance_id: &InstanceId) -> Result<Instance, CurrentsError> {
         self.get_json(
@@ -343,6 +373,27 @@ impl CurrentsClient {
     fn url(&self, segments: &[&str]) -> Url {
         http::endpoint(&self.api_url, segments)
     }
+}
+
+/// Runs one list page asks for: the API's documented maximum.
+const RUNS_PAGE: usize = 50;
+
+/// A page of a cursor list of runs.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RunPage {
+    #[serde(default)]
+    pub has_more: bool,
+    #[serde(default)]
+    pub data: Vec<ListedRun>,
+}
+
+/// A run as lists give it: without its specs, with the cursor of its place in the list.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ListedRun {
+    #[serde(flatten)]
+    pub run: Run,
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// A webhook to create (`POST /webhooks`).

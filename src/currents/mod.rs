@@ -11,7 +11,7 @@ mod wait;
 
 pub use client::{
     CancelOutcome, CancelTarget, CurrentsClient, CurrentsConfig, DeleteOutcome, GithubRunCancel,
-    NewWebhook, Webhook,
+    ListedRun, NewWebhook, RunPage, Webhook,
 };
 pub use error::CurrentsError;
 pub use models::{Instance, InstanceId, ProjectId, Run, RunId};

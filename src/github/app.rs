@@ -87,6 +87,17 @@ impl AppError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Github(e) if e.is_transient())
     }
+
+    /// As a GitHub call's error, for code that speaks only of GitHub calls.
+    pub fn into_github(self) -> GithubError {
+        match self {
+            Self::Github(e) => e,
+            other => GithubError::Decode {
+                call: "the GitHub App's credentials".into(),
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 /// One of the App's webhook deliveries, as `GET /app/hook/deliveries` lists it.
@@ -119,6 +130,8 @@ struct CachedToken {
 
 #[derive(Debug, Default)]
 struct Cache {
+    /// `{slug}[bot]`, once read (`GET /app`).
+    bot_login: Option<String>,
     /// Lower-cased `owner/name` → installation.
     installations: HashMap<String, InstallationId>,
     tokens: HashMap<InstallationId, CachedToken>,
@@ -271,6 +284,23 @@ impl GithubApp {
             },
         );
         Ok(self.client.with_token(token))
+    }
+
+    /// The login the App's comments carry, `{slug}[bot]` (`GET /app`, read once).
+    pub async fn bot_login(&self) -> Result<String, AppError> {
+        if let Some(login) = self.lock().bot_login.clone() {
+            return Ok(login);
+        }
+        #[derive(Deserialize)]
+        struct App {
+            slug: String,
+        }
+        let app = self.as_app()?;
+        let url = app.url(&["app"]);
+        let (found, _): (App, _) = app.get("GET /app", url).await?;
+        let login = format!("{}[bot]", found.slug);
+        self.lock().bot_login = Some(login.clone());
+        Ok(login)
     }
 
     /// Drops the cached token for `repo` (GitHub answered 401 to it: revoked, or expired

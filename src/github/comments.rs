@@ -2,10 +2,10 @@
 //! of a commit, and the sticky comment built on them (the `report` step's and the relay's).
 //!
 //! The sticky comment is one per check name and Currents project, found again by a hidden
-//! marker and edited in place. Two writers can race to create it. Each reads the comments
-//! again right before it creates one, and after creating reads them once more: if two markers
-//! exist then, the oldest comment wins, takes the newest body, and the others are deleted. So
-//! a pull request ends with one comment whichever writer finished last.
+//! marker and its author (the identity that posts: anyone can write the marker), and edited in
+//! place. Two writers can race to create it: after creating one, each reads the comments once
+//! more, and if two of ours exist then, the oldest wins, takes the newest body, and the others
+//! are deleted. So a pull request ends with one comment whichever writer finished last.
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,15 @@ pub struct IssueComment {
     pub body: Option<String>,
     #[serde(default)]
     pub html_url: Option<String>,
+    /// Who wrote it.
+    #[serde(default)]
+    pub user: Option<CommentUser>,
+}
+
+/// A comment's author.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CommentUser {
+    pub login: String,
 }
 
 #[derive(Serialize)]
@@ -147,6 +156,22 @@ impl GithubClient {
         Ok(())
     }
 
+    /// The login this client's comments carry: the token's user (`GET /user`), or, for a
+    /// token that is no user's (GitHub answers 401 or 403: a workflow's `GITHUB_TOKEN`),
+    /// [`ACTIONS_BOT`].
+    pub async fn comment_author(&self) -> Result<String, GithubError> {
+        #[derive(Deserialize)]
+        struct User {
+            login: String,
+        }
+        let url = self.url(&["user"]);
+        match self.get::<User>("GET /user", url).await {
+            Ok((user, _)) => Ok(user.login),
+            Err(e) if matches!(e.status(), Some(401 | 403)) => Ok(ACTIONS_BOT.to_owned()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The open pull requests whose head is `sha`, newest first.
     pub async fn pulls_of_commit(
         &self,
@@ -181,63 +206,87 @@ pub fn marker(check_name: &str, project: &str) -> String {
     )
 }
 
-fn ours<'a>(comments: &'a [IssueComment], marker: &str) -> Vec<&'a IssueComment> {
+/// The login comments made with a workflow's `GITHUB_TOKEN` carry.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
+
+/// The sticky comment to post.
+#[derive(Debug, Clone, Copy)]
+pub struct Sticky<'a> {
+    /// The hidden first line ([`marker`]).
+    pub marker: &'a str,
+    pub body: &'a str,
+    pub mode: CommentMode,
+    /// Whether the run failed (`failures` mode posts only then, unless the comment exists).
+    pub failed: bool,
+}
+
+/// The comments that are ours: the marker first, and written by `author` (the identity that
+/// posts). The marker is public, so anyone can write it; only our own comments are edited or
+/// deleted. Oldest first.
+fn ours<'a>(comments: &'a [IssueComment], marker: &str, author: &str) -> Vec<&'a IssueComment> {
     let mut found: Vec<&IssueComment> = comments
         .iter()
         .filter(|c| c.body.as_deref().is_some_and(|b| b.starts_with(marker)))
+        .filter(|c| {
+            c.user
+                .as_ref()
+                .is_some_and(|u| u.login.eq_ignore_ascii_case(author))
+        })
         .collect();
     found.sort_by_key(|c| c.id);
     found
 }
 
-/// Posts or updates the comment on pull request `number`. `None` when `mode` says not to post
-/// (`failures` with nothing failed and no comment yet).
+/// Posts or updates the comment on pull request `number` as `author` (the login comments made
+/// with this client's token carry, read beside the comments). `None` when the mode says not to
+/// post (`failures` with nothing failed and no comment yet).
+///
+/// An existing comment costs one read and one update. A new one costs one read, one create and
+/// one more read, which folds a duplicate another job created at the same time: the oldest
+/// comment stays, with this (newest) body, and the others are deleted.
 pub async fn sticky_comment(
     github: &GithubClient,
     repo: &Repository,
     number: u64,
-    marker: &str,
-    body: &str,
-    mode: CommentMode,
-    failed: bool,
+    sticky: &Sticky<'_>,
+    author: impl std::future::Future<Output = Result<String, GithubError>>,
 ) -> Result<Option<IssueComment>, GithubError> {
-    if mode == CommentMode::Off {
+    if sticky.mode == CommentMode::Off {
         return Ok(None);
     }
-    let existing = github.issue_comments(repo, number).await?;
-    let found = ours(&existing, marker);
+    let (existing, author) = tokio::join!(github.issue_comments(repo, number), author);
+    let (existing, author) = (existing?, author?);
+    let found = ours(&existing, sticky.marker, &author);
     if let Some(first) = found.first() {
-        let kept = github.update_issue_comment(repo, first.id, body).await?;
+        let kept = github
+            .update_issue_comment(repo, first.id, sticky.body)
+            .await?;
         delete_extras(github, repo, &found).await?;
         return Ok(Some(kept));
     }
-    if mode == CommentMode::Failures && !failed {
+    if sticky.mode == CommentMode::Failures && !sticky.failed {
         return Ok(None);
     }
-    // Read again right before creating: another step may have created it meanwhile.
-    let again = github.issue_comments(repo, number).await?;
-    if let Some(first) = ours(&again, marker).first() {
-        return github
-            .update_issue_comment(repo, first.id, body)
-            .await
-            .map(Some);
-    }
-    let created = github.create_issue_comment(repo, number, body).await?;
-    // And after: if two steps created one each, keep the oldest with this (newest) body.
+    let created = github
+        .create_issue_comment(repo, number, sticky.body)
+        .await?;
+    // If two jobs created one each, keep the oldest with this (newest) body.
     let after = github.issue_comments(repo, number).await?;
-    let found = ours(&after, marker);
+    let found = ours(&after, sticky.marker, &author);
     let Some(oldest) = found.first() else {
         return Ok(Some(created));
     };
     if oldest.id == created.id {
         return Ok(Some(created));
     }
-    let kept = github.update_issue_comment(repo, oldest.id, body).await?;
+    let kept = github
+        .update_issue_comment(repo, oldest.id, sticky.body)
+        .await?;
     delete_extras(github, repo, &found).await?;
     Ok(Some(kept))
 }
 
-/// Deletes every marked comment but the oldest (`found` is sorted oldest first).
+/// Deletes every marked comment but the oldest (`found` is ours, sorted oldest first).
 async fn delete_extras(
     github: &GithubClient,
     repo: &Repository,
@@ -266,5 +315,36 @@ mod tests {
         let hostile = marker("--> <script>", "p");
         assert!(hostile.starts_with("<!-- currents-bridge:comment:"));
         assert!(!hostile.contains("script"));
+    }
+
+    #[test]
+    fn only_the_authors_marked_comments_are_ours() {
+        let marker = marker("Currents", "p");
+        let comment = |id: u64, body: &str, login: Option<&str>| IssueComment {
+            id,
+            body: Some(body.to_owned()),
+            html_url: None,
+            user: login.map(|login| CommentUser {
+                login: login.into(),
+            }),
+        };
+        let comments = vec![
+            comment(
+                5,
+                &format!("{marker}\nmine, newer"),
+                Some("github-actions[bot]"),
+            ),
+            comment(1, &format!("{marker}\nsomeone else's"), Some("mallory")),
+            comment(3, &format!("{marker}\nmine"), Some("GitHub-Actions[bot]")),
+            comment(2, "no marker", Some("github-actions[bot]")),
+            comment(4, &format!("{marker}\nno author"), None),
+            comment(6, &format!("x{marker}"), Some("github-actions[bot]")),
+        ];
+        let ids: Vec<u64> = ours(&comments, &marker, ACTIONS_BOT)
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, vec![3, 5]);
+        assert!(ours(&comments, &marker, "someone").is_empty());
     }
 }

@@ -5,10 +5,15 @@ pub mod app;
 mod checks;
 mod comments;
 pub mod event;
+mod remote;
 pub mod runtime;
 
 pub use checks::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRun, CheckRunId, CheckRunOutput, CheckRunUpdate,
     CheckStatus, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository,
 };
-pub use comments::{CommentMode, IssueComment, MAX_COMMENT_CHARS, marker, sticky_comment};
+pub use comments::{
+    ACTIONS_BOT, CommentMode, CommentUser, IssueComment, MAX_COMMENT_CHARS, Sticky, marker,
+    sticky_comment,
+};
+pub use remote::{GithubServer, repository_of};

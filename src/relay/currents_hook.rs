@@ -1,20 +1,23 @@
 //! `POST /webhooks/currents`: Currents' run webhooks, in App mode. Check the shared-secret
-//! header (Currents signs nothing) and `x-timestamp`, parse, find the repository from the
-//! commit's remote, then record the delivery and its check job in one transaction, and only
-//! then answer. No network call happens before the answer.
+//! header (Currents signs nothing) and `x-timestamp`, parse, then record the delivery and its
+//! check job in one transaction, and only then answer. No network call happens before the
+//! answer.
+//!
+//! The payload is a doorbell: only its event and run id are used. Where the check goes is
+//! decided by the job from the Currents API's run. The only thing taken from the payload is a
+//! refusal: a remote whose repository no project may report on is answered at once.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use super::AppState;
+use super::body::{BodyRejection, WebhookBody, respond};
 use super::verify::timestamp_is_fresh;
 use crate::currents::RunId;
 use crate::currents::models::RunWebhook;
-use crate::github::Repository;
+use crate::github::repository_of;
 use crate::log_safe::LogSafe;
 use crate::store::{DeliveryId, HookId, NewCheckJob, NewDelivery, NewJob, Recorded};
 
@@ -29,18 +32,32 @@ const HOOK_ID: &str = "currents";
 /// The events that drive a check.
 pub const EVENTS: [&str; 4] = ["RUN_START", "RUN_FINISH", "RUN_TIMEOUT", "RUN_CANCELED"];
 
-/// What a check job needs of the webhook, stored as its payload.
+/// What a check job needs, stored as its payload: which run, and what rang the bell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckPayload {
+    /// A Currents event, or the reconcile pass.
     pub event: String,
     pub run_id: RunId,
-    pub repository: String,
-    pub head_sha: String,
     #[serde(default)]
     pub group_id: Option<String>,
 }
 
-type Answer = (StatusCode, &'static str);
+/// The check job of `payload`: one per run, event and group. `claimed` is the repository the
+/// bell named, kept for logs and the admin listing only.
+pub fn check_job(payload: &CheckPayload, claimed: &str) -> NewJob {
+    NewJob::check(
+        claimed.to_owned(),
+        NewCheckJob {
+            key: format!(
+                "{}#{}#{}",
+                payload.run_id,
+                payload.event,
+                payload.group_id.as_deref().unwrap_or_default()
+            ),
+            payload: serde_json::to_string(payload).unwrap_or_default(),
+        },
+    )
+}
 
 /// How a Currents delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +65,12 @@ enum Outcome {
     Queued,
     Duplicate,
     Ignored,
-    OtherHost,
+    NotAllowed,
     Disabled,
     Unauthorized,
     Stale,
     BadRequest(&'static str),
-    TooLarge,
+    Body(BodyRejection),
     StoreError,
 }
 
@@ -63,26 +80,29 @@ impl Outcome {
             Self::Queued => "currents_queued",
             Self::Duplicate => "currents_duplicate",
             Self::Ignored => "currents_ignored",
-            Self::OtherHost => "currents_other_host",
+            Self::NotAllowed => "currents_not_allowed",
             Self::Disabled => "currents_disabled",
             Self::Unauthorized => "currents_unauthorized",
             Self::Stale => "currents_stale",
             Self::BadRequest(_) => "currents_bad_request",
-            Self::TooLarge => "currents_too_large",
+            Self::Body(BodyRejection::TooLarge) => "currents_too_large",
+            Self::Body(BodyRejection::TooSlow) => "currents_too_slow",
+            Self::Body(BodyRejection::Overloaded) => "currents_overloaded",
+            Self::Body(BodyRejection::Unreadable) => "currents_bad_request",
             Self::StoreError => "currents_store_error",
         }
     }
 
-    fn answer(self) -> Answer {
+    fn answer(self) -> (StatusCode, &'static str) {
         match self {
             Self::Queued => (StatusCode::ACCEPTED, "check queued"),
             Self::Duplicate => (StatusCode::OK, "duplicate delivery"),
             Self::Ignored => (StatusCode::OK, "nothing to do"),
-            Self::OtherHost => (StatusCode::OK, "repository not on this GitHub host"),
+            Self::NotAllowed => (StatusCode::OK, "repository not allowed"),
             Self::Disabled => (StatusCode::NOT_FOUND, "not found"),
             Self::Unauthorized | Self::Stale => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload too large"),
+            Self::Body(rejection) => rejection.answer(),
             Self::StoreError => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
         }
     }
@@ -91,17 +111,20 @@ impl Outcome {
 pub(super) async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
+    body: Result<WebhookBody, BodyRejection>,
+) -> Response {
     let outcome = handle(&state, &headers, body).await;
     state.metrics.delivery(outcome.label());
-    outcome.answer()
+    respond(
+        outcome.answer(),
+        outcome == Outcome::Body(BodyRejection::TooSlow),
+    )
 }
 
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<WebhookBody, BodyRejection>,
 ) -> Outcome {
     let Some(app) = &state.app else {
         return Outcome::Disabled;
@@ -119,11 +142,8 @@ async fn handle(
         return Outcome::Stale;
     }
     let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Outcome::TooLarge;
-        }
-        Err(_) => return Outcome::BadRequest("unreadable body"),
+        Ok(body) => body.bytes,
+        Err(rejection) => return Outcome::Body(rejection),
     };
     let Ok(webhook) = serde_json::from_slice::<RunWebhook>(&body) else {
         // serde's message may quote the payload: not logged.
@@ -136,50 +156,36 @@ async fn handle(
     let Some(run_id) = webhook.run_id() else {
         return Outcome::BadRequest("runUrl names no run");
     };
-    let commit = webhook.commit.as_ref();
-    let Some(head_sha) = commit
-        .and_then(|c| c.sha.as_deref())
-        .filter(|sha| sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()))
-    else {
-        return Outcome::BadRequest("commit.sha is not a commit id");
-    };
-    let Some(remote) = commit.and_then(|c| c.remote_origin.as_deref()) else {
-        return Outcome::BadRequest("commit.remoteOrigin is missing");
-    };
-    let Some((host, repository)) = repository_of(remote) else {
-        return Outcome::BadRequest("commit.remoteOrigin names no repository");
-    };
-    if !host.eq_ignore_ascii_case(&app.github_host) {
-        tracing::info!(run = %LogSafe(run_id.as_str()), "Currents run of a repository on another host; ignored");
-        return Outcome::OtherHost;
+    // The payload may name any repository; it can only make the relay do less.
+    let claimed = webhook
+        .commit
+        .as_ref()
+        .and_then(|c| c.remote_origin.as_deref())
+        .and_then(repository_of)
+        .map(|(_, repo)| repo);
+    if let Some(repo) = &claimed
+        && !app.projects.allows_any(repo)
+    {
+        tracing::info!(run = %LogSafe(run_id.as_str()), repository = %LogSafe(&repo.to_string()), "Currents run of a repository no project may report on (--currents-projects); ignored");
+        return Outcome::NotAllowed;
     }
-    let group_id = webhook
-        .group_id
-        .filter(|g| !g.is_empty())
-        .map(|g| g.chars().take(200).collect::<String>());
     let payload = CheckPayload {
         event: webhook.event.clone(),
         run_id: run_id.clone(),
-        repository: repository.to_string(),
-        head_sha: head_sha.to_ascii_lowercase(),
-        group_id: group_id.clone(),
+        group_id: webhook
+            .group_id
+            .filter(|g| !g.is_empty())
+            .map(|g| g.chars().take(200).collect::<String>()),
     };
-    let Ok(payload_json) = serde_json::to_string(&payload) else {
-        return Outcome::BadRequest("unparsable payload");
-    };
-    let job = NewJob::check(
-        repository.to_string(),
-        NewCheckJob {
-            key: format!(
-                "{}#{}#{}",
-                run_id,
-                webhook.event,
-                group_id.as_deref().unwrap_or_default()
-            ),
-            payload: payload_json,
-        },
-    );
-    let digest = hex::encode(sha2::Sha256::digest(&body));
+    let claimed = claimed.map(|r| r.to_string()).unwrap_or_default();
+    let job = check_job(&payload, &claimed);
+    record(state, &body, &payload, &job).await
+}
+
+/// Records the delivery (its id the body's digest) and its check job in one transaction.
+async fn record(state: &AppState, body: &[u8], payload: &CheckPayload, job: &NewJob) -> Outcome {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(body));
     let (Some(hook_id), Some(delivery_id)) = (HookId::parse(HOOK_ID), DeliveryId::parse(&digest))
     else {
         return Outcome::StoreError;
@@ -188,14 +194,16 @@ async fn handle(
         hook_id: &hook_id,
         delivery_id: &delivery_id,
         event: "currents",
-        action: Some(&webhook.event),
-        body: Some(&body),
+        action: Some(&payload.event),
+        body: Some(body),
+        // The delivery id is the body's digest already.
+        body_digest: None,
     };
-    match state.store.record(&delivery, Some(&job)).await {
+    match state.store.record(&delivery, Some(job)).await {
         Ok(Recorded::Duplicate | Recorded::Finished { .. }) => Outcome::Duplicate,
         Ok(Recorded::Delivery) => Outcome::Ignored,
         Ok(Recorded::Job { id, .. }) => {
-            tracing::info!(job = id.get(), run = %LogSafe(run_id.as_str()), event = %LogSafe(&webhook.event), repository = %LogSafe(&payload.repository), "check queued");
+            tracing::info!(job = id.get(), run = %LogSafe(payload.run_id.as_str()), event = %LogSafe(&payload.event), "check queued");
             state.wake.notify_one();
             Outcome::Queued
         }
@@ -210,88 +218,5 @@ fn shared_reason(reason: super::verify::VerifyError) -> &'static str {
     match reason {
         super::verify::VerifyError::Missing => "no X-Currents-Bridge-Secret header",
         _ => "the X-Currents-Bridge-Secret header matches no configured secret",
-    }
-}
-
-/// The host and repository of a git remote: `https://host/owner/repo(.git)`,
-/// `ssh://git@host(:port)/owner/repo(.git)` or scp-like `git@host:owner/repo(.git)`.
-pub fn repository_of(remote: &str) -> Option<(String, Repository)> {
-    let remote = remote.trim();
-    let (host, path) = if remote.contains("://") {
-        let url = url::Url::parse(remote).ok()?;
-        (url.host_str()?.to_owned(), url.path().to_owned())
-    } else {
-        // scp-like syntax: [user@]host:path
-        let (authority, path) = remote.split_once(':')?;
-        let host = authority.rsplit('@').next()?;
-        (host.to_owned(), path.to_owned())
-    };
-    let path = path.trim_matches('/');
-    let path = path.strip_suffix(".git").unwrap_or(path);
-    let repository = Repository::parse(path)?;
-    let valid = |s: &str| {
-        s.len() <= 100
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    (valid(&repository.owner) && valid(&repository.name) && !host.is_empty())
-        .then_some((host, repository))
-}
-
-/// The web host of a GitHub API URL: `api.github.com` is `github.com`'s; a GHES API
-/// (`https://HOST/api/v3`) is its own host's.
-pub fn github_host(api_url: &url::Url) -> String {
-    match api_url.host_str() {
-        Some("api.github.com") | None => "github.com".to_owned(),
-        Some(host) => host.to_ascii_lowercase(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remotes_of_every_shape() {
-        let acme = |host: &str| {
-            Some((
-                host.to_owned(),
-                Repository {
-                    owner: "acme".into(),
-                    name: "webapp".into(),
-                },
-            ))
-        };
-        assert_eq!(
-            repository_of("https://github.com/acme/webapp"),
-            acme("github.com")
-        );
-        assert_eq!(
-            repository_of("https://github.com/acme/webapp.git"),
-            acme("github.com")
-        );
-        assert_eq!(
-            repository_of("https://x-access-token:abc@github.com/acme/webapp/"),
-            acme("github.com")
-        );
-        assert_eq!(
-            repository_of("git@github.com:acme/webapp.git"),
-            acme("github.com")
-        );
-        assert_eq!(
-            repository_of("ssh://git@ghe.example.com:2222/acme/webapp.git"),
-            acme("ghe.example.com")
-        );
-        assert_eq!(repository_of("https://github.com/acme"), None);
-        assert_eq!(repository_of("https://github.com/acme/web/app"), None);
-        assert_eq!(repository_of("https://github.com/acme/we%0Abapp"), None);
-        assert_eq!(repository_of("not a remote"), None);
-    }
-
-    #[test]
-    fn api_urls_give_their_web_host() {
-        let host = |url: &str| github_host(&url.parse().unwrap());
-        assert_eq!(host("https://api.github.com"), "github.com");
-        assert_eq!(host("https://GHE.example.com/api/v3"), "ghe.example.com");
     }
 }

@@ -35,6 +35,7 @@ pub struct Metrics {
     checks: Family<Outcome, Counter>,
     redeliveries: Family<Outcome, Counter>,
     media: Family<Outcome, Counter>,
+    reconciled: Family<Outcome, Counter>,
     retries: Counter,
     refused_connections: Family<Reason, Counter>,
     admin_denied: Counter,
@@ -53,6 +54,7 @@ impl Default for Metrics {
         let checks = Family::<Outcome, Counter>::default();
         let redeliveries = Family::<Outcome, Counter>::default();
         let media = Family::<Outcome, Counter>::default();
+        let reconciled = Family::<Outcome, Counter>::default();
         let retries = Counter::default();
         let refused_connections = Family::<Reason, Counter>::default();
         let admin_denied = Counter::default();
@@ -63,7 +65,7 @@ impl Default for Metrics {
         let oldest_pending = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "webhook_deliveries",
-            "Webhook deliveries by outcome: queued, requeued, finished, duplicate, ignored, unauthorized, bad_request, too_large, unsupported_media_type, overloaded, timeout, store_error; Currents' (App mode) as currents_queued, currents_duplicate, currents_ignored, currents_other_host, currents_unauthorized, currents_stale, currents_bad_request, currents_disabled",
+            "Webhook deliveries by outcome: queued, requeued, finished, duplicate, ignored, unauthorized, bad_request, too_large, too_slow, unsupported_media_type, overloaded, timeout, store_error; Currents' (App mode) as currents_queued, currents_duplicate, currents_ignored, currents_not_allowed, currents_unauthorized, currents_stale, currents_bad_request, currents_too_large, currents_too_slow, currents_overloaded, currents_disabled",
             deliveries.clone(),
         );
         registry.register(
@@ -73,7 +75,7 @@ impl Default for Metrics {
         );
         registry.register(
             "checks",
-            "Check job attempts (App mode) by outcome: check-in-progress, check-completed, not-installed, retry, gave-up, rejected",
+            "Check job attempts (App mode) by outcome: check-in-progress, check-completed, not-installed, not-allowed, other-host, not-found, retry, gave-up, rejected",
             checks.clone(),
         );
         registry.register(
@@ -85,6 +87,11 @@ impl Default for Metrics {
             "media_links",
             "Media links opened by outcome: redirected, gone, unauthorized, rate_limited, upstream_error",
             media.clone(),
+        );
+        registry.register(
+            "reconciled_checks",
+            "Check jobs queued by the reconcile pass (App mode): open (a check left open), unseen (a finished run whose webhooks never arrived)",
+            reconciled.clone(),
         );
         registry.register(
             "cancel_retries",
@@ -133,6 +140,7 @@ impl Default for Metrics {
             checks,
             redeliveries,
             media,
+            reconciled,
             retries,
             refused_connections,
             admin_denied,
@@ -183,6 +191,14 @@ impl Metrics {
 
     pub fn redelivery(&self, outcome: &str) {
         self.redeliveries
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn reconciled(&self, outcome: &str) {
+        self.reconciled
             .get_or_create(&Outcome {
                 outcome: outcome.to_owned(),
             })

@@ -207,6 +207,7 @@ mod tests {
                 next_run_at: 0,
                 lease_owner: Some("w".into()),
                 lease_until: Some(0),
+                lease_generation: 1,
                 last_error: None,
                 created_at: 1_000_000,
                 updated_at: 0,

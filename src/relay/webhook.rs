@@ -4,14 +4,15 @@
 //!
 //! Answers carry a short fixed reason: never the input, never internals.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use sha2::Digest;
 
 use tracing::Instrument;
 
 use super::AppState;
+use super::body::{BodyRejection, WebhookBody, respond};
 use super::events::{self, Parsed};
 use crate::log_safe::LogSafe;
 use crate::store::{DeliveryId, HookId, NewDelivery, Recorded};
@@ -32,7 +33,7 @@ enum DeliveryOutcome {
     Ignored,
     Unauthorized,
     BadRequest(&'static str),
-    TooLarge,
+    Body(BodyRejection),
     UnsupportedMediaType,
     StoreError,
 }
@@ -47,7 +48,7 @@ impl DeliveryOutcome {
             Self::Ping | Self::Ignored => "ignored",
             Self::Unauthorized => "unauthorized",
             Self::BadRequest(_) => "bad_request",
-            Self::TooLarge => "too_large",
+            Self::Body(rejection) => rejection.label(),
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::StoreError => "store_error",
         }
@@ -63,7 +64,7 @@ impl DeliveryOutcome {
             Self::Ignored => (StatusCode::OK, "nothing to do"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid signature"),
             Self::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload too large"),
+            Self::Body(rejection) => rejection.answer(),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported content type",
@@ -76,17 +77,20 @@ impl DeliveryOutcome {
 pub(super) async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
+    body: Result<WebhookBody, BodyRejection>,
+) -> Response {
     let outcome = handle(&state, &headers, body).await;
     state.metrics.delivery(outcome.label());
-    outcome.answer()
+    respond(
+        outcome.answer(),
+        outcome == DeliveryOutcome::Body(BodyRejection::TooSlow),
+    )
 }
 
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<WebhookBody, BodyRejection>,
 ) -> DeliveryOutcome {
     // GitHub's two content types; the signature covers the body as sent in either.
     let media_type = headers
@@ -105,11 +109,8 @@ async fn handle(
         _ => return DeliveryOutcome::UnsupportedMediaType,
     };
     let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return DeliveryOutcome::TooLarge;
-        }
-        Err(_) => return DeliveryOutcome::BadRequest("unreadable body"),
+        Ok(body) => body.bytes,
+        Err(rejection) => return DeliveryOutcome::Body(rejection),
     };
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
     let secret_index = match state.secrets.verify(&body, signature) {
@@ -198,6 +199,9 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Delive
         Parsed::Cancel { action, job } => (Some(action.as_str()), Some(job)),
         Parsed::Ignore { action } => (action.as_deref(), None),
     };
+    // GitHub's signature covers the body, not the headers: the same signed bytes under a new
+    // delivery id are a replay.
+    let digest = hex::encode(sha2::Sha256::digest(body));
     let delivery = NewDelivery {
         hook_id,
         delivery_id,
@@ -205,6 +209,7 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Delive
         action,
         // The signed bytes are kept for replay only where they matter.
         body: job.map(|_| body),
+        body_digest: Some(&digest),
     };
     match state.store.record(&delivery, job).await {
         Ok(Recorded::Duplicate) => {

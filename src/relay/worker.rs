@@ -1,20 +1,23 @@
 //! The relay's worker: claims due cancel jobs with a lease, calls Currents, and records the
 //! outcome. Retries live in the queue (`next_run_at`), not in memory, so a restart loses none.
 //!
-//! It claims only as many jobs as it has free slots, so every claimed job's call starts at
-//! once and ends (by the client's timeout) well inside its lease: no other replica can take a
-//! job while its call is still in flight.
+//! It claims only as many jobs as it has free slots, so every claimed job starts at once, and
+//! renews a job's lease while the job works: no other replica takes a job while it is still in
+//! flight, and the worker never claims its own running jobs again. Each claim raises the job's
+//! lease generation, which every write of the job names, so a copy that lost its lease anyway
+//! (a database outage longer than the lease) can finish nothing, and stops.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::checks::{CheckContext, CheckSettings};
+use super::check::{CheckContext, CheckSettings};
 use super::metrics::Metrics;
 use super::schedule::{Decision, RetrySchedule, decide};
 use crate::ci_build_id::{GithubRunId, RunAttempt, github_ci_build_id};
@@ -167,15 +170,55 @@ impl Worker {
         }
     }
 
+    /// Runs one claimed job while renewing its lease. A job whose lease is lost (another
+    /// worker claimed it after a renewal failed) is dropped at once, so this copy makes no
+    /// further call; a job that panics goes back to the queue.
     async fn process(&self, claimed: Claimed) {
-        match claimed.job.kind {
-            JobKind::Cancel => self.cancel(claimed).await,
-            JobKind::Check => self.check(claimed).await,
+        let work = async {
+            match claimed.job.kind {
+                JobKind::Cancel => self.cancel(&claimed).await,
+                JobKind::Check => self.check(&claimed).await,
+            }
+        };
+        let work = std::panic::AssertUnwindSafe(work).catch_unwind();
+        tokio::select! {
+            finished = work => if finished.is_err() {
+                tracing::error!(job = claimed.job.id.get(), "the job panicked; it is retried later");
+                self.apply(&claimed, Decision::Retry {
+                    after: self.inner.config.schedule.transient.after(1),
+                    error: "the job panicked".into(),
+                }).await;
+            },
+            () = self.keep_lease(&claimed) => tracing::warn!(
+                job = claimed.job.id.get(),
+                "lost the job's lease; this copy stops before its next call"
+            ),
+        }
+    }
+
+    /// Renews `claimed`'s lease every third of it; returns once the lease is lost, or when
+    /// renewals kept failing until it was about to run out.
+    async fn keep_lease(&self, claimed: &Claimed) {
+        let lease = self.inner.config.lease;
+        let every = lease / 3;
+        let mut renewed = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(every).await;
+            match self.inner.store.renew(claimed, lease).await {
+                Ok(true) => renewed = tokio::time::Instant::now(),
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot renew a job's lease");
+                    if renewed.elapsed() + every >= lease {
+                        return;
+                    }
+                }
+            }
         }
     }
 
     /// A check job: see [`super::checks`].
-    async fn check(&self, claimed: Claimed) {
+    async fn check(&self, claimed: &Claimed) {
         let inner = &self.inner;
         let job = &claimed.job;
         let span = tracing::info_span!(
@@ -189,7 +232,7 @@ impl Worker {
             inner.heartbeat.beat();
             let (Some(work), Some(currents)) = (&inner.app, &inner.client) else {
                 self.finish(
-                    &claimed,
+                    claimed,
                     JobOutcome::Rejected,
                     Some("check jobs need App mode and a Currents API key"),
                 )
@@ -205,14 +248,14 @@ impl Worker {
                 lease: inner.config.lease,
                 schedule: &inner.config.schedule,
             };
-            let decision = super::checks::process(&ctx, &claimed).await;
-            self.apply(&claimed, decision).await;
+            let decision = super::check::process(&ctx, claimed).await;
+            self.apply(claimed, decision).await;
         }
         .instrument(span)
         .await;
     }
 
-    async fn cancel(&self, claimed: Claimed) {
+    async fn cancel(&self, claimed: &Claimed) {
         let inner = &self.inner;
         let job = &claimed.job;
         // The webhook route refuses ids below 1, so these fit; a row edited by hand may not.
@@ -237,12 +280,12 @@ impl Worker {
             inner.heartbeat.beat();
             if inner.config.dry_run {
                 tracing::info!("dry run: would cancel the Currents run of this workflow run");
-                self.finish(&claimed, JobOutcome::DryRun, None).await;
+                self.finish(claimed, JobOutcome::DryRun, None).await;
                 return;
             }
             let Some(client) = &inner.client else {
                 self.finish(
-                    &claimed,
+                    claimed,
                     JobOutcome::Rejected,
                     Some("no Currents API key is configured"),
                 )
@@ -251,7 +294,7 @@ impl Worker {
             };
             let Some((run_id, attempt)) = github_run else {
                 self.finish(
-                    &claimed,
+                    claimed,
                     JobOutcome::Rejected,
                     Some("the job's run id or attempt is out of range"),
                 )
@@ -265,8 +308,8 @@ impl Worker {
                 ci_build_id: None,
             });
             let result = client.cancel(&target).await;
-            let decision = decide(&result, &claimed, &inner.config.schedule);
-            self.apply(&claimed, decision).await;
+            let decision = decide(&result, claimed, &inner.config.schedule);
+            self.apply(claimed, decision).await;
         }
         .instrument(span)
         .await;
@@ -285,11 +328,7 @@ impl Worker {
                     retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
                     "job will be retried"
                 );
-                match inner
-                    .store
-                    .reschedule(claimed.job.id, &inner.config.owner, after, &error)
-                    .await
-                {
+                match inner.store.reschedule(claimed, after, &error).await {
                     Ok(true) => self.count(claimed.job.kind, "retry"),
                     Ok(false) => tracing::warn!(
                         "lost the lease before rescheduling; another worker has the job"
@@ -312,11 +351,7 @@ impl Worker {
 
     async fn finish(&self, claimed: &Claimed, outcome: JobOutcome, error: Option<&str>) {
         let inner = &self.inner;
-        match inner
-            .store
-            .finish(claimed.job.id, &inner.config.owner, outcome, error)
-            .await
-        {
+        match inner.store.finish(claimed, outcome, error).await {
             Ok(true) => {
                 self.count(claimed.job.kind, outcome.label());
                 let state = outcome.state().as_str();

@@ -59,6 +59,19 @@ pub fn in_progress_output(run: &crate::currents::Run) -> CheckOutput {
     }
 }
 
+/// What a check run shows once Currents no longer has its run (deleted, or past its
+/// retention): it is completed as `neutral`, so that no required check waits for it forever.
+pub fn gone_output(run_id: &crate::currents::RunId) -> CheckOutput {
+    CheckOutput {
+        title: "The Currents run no longer exists".to_owned(),
+        summary: format!(
+            "Currents no longer has run {}: it was deleted, or its data retention ended before the run was reported. This check is closed as neutral; re-run the workflow to test again.",
+            escape_markdown(run_id.as_str())
+        ),
+        text: None,
+    }
+}
+
 /// Failures a pull request comment shows; the check has the rest.
 const MAX_COMMENT_FAILURES: usize = 20;
 /// The most of one error a comment shows: its first line or two.

@@ -16,8 +16,8 @@ pub use annotations::{Annotation, AnnotationLevel, annotations};
 pub use build::{build, test_media};
 pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
 pub use markdown::{
-    CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, in_progress_output,
-    job_summary, pointer_summary, pr_comment,
+    CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, gone_output,
+    in_progress_output, job_summary, pointer_summary, pr_comment,
 };
 
 use crate::currents::models::{CompletionState, RunStatus};
@@ -55,6 +55,15 @@ pub struct Report {
     pub comparison: Option<Comparison>,
     /// Media links go through a relay ([`relay_media`]) and do not expire.
     pub media_via_relay: bool,
+}
+
+impl Report {
+    /// Whether the run is anything but green: a test failed, or the run failed, was
+    /// cancelled, timed out or ended in a state this version does not know. The one meaning
+    /// of "failed" for the comment (`failures` mode) and the step's gate.
+    pub fn failed(&self) -> bool {
+        self.totals.failed > 0 || self.conclusion != Conclusion::Success
+    }
 }
 
 /// A check run's conclusion, from the run's completion state and status.

@@ -205,6 +205,10 @@ pub enum JobOutcome {
     CheckCompleted,
     /// The GitHub App is not installed on the run's repository.
     NotInstalled,
+    /// The run's Currents project may not report on its repository (`--currents-projects`).
+    NotAllowed,
+    /// The run's repository is on another host than `--github-server-url`.
+    OtherHost,
 }
 
 impl JobOutcome {
@@ -219,6 +223,8 @@ impl JobOutcome {
             Self::CheckInProgress => "check-in-progress",
             Self::CheckCompleted => "check-completed",
             Self::NotInstalled => "not-installed",
+            Self::NotAllowed => "not-allowed",
+            Self::OtherHost => "other-host",
         }
     }
 
@@ -230,7 +236,9 @@ impl JobOutcome {
             | Self::NotFound
             | Self::CheckInProgress
             | Self::CheckCompleted
-            | Self::NotInstalled => JobState::Done,
+            | Self::NotInstalled
+            | Self::NotAllowed
+            | Self::OtherHost => JobState::Done,
             Self::DryRun => JobState::Dry,
             Self::GaveUp | Self::Rejected => JobState::Dead,
         }
@@ -255,6 +263,9 @@ pub struct Job {
     pub next_run_at: i64,
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
+    /// Raised by every claim: a worker's writes name the generation it claimed, so a copy
+    /// whose lease another worker took over can no longer finish or reschedule the job.
+    pub lease_generation: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -285,6 +296,9 @@ pub struct NewDelivery<'a> {
     pub action: Option<&'a str>,
     /// The raw body, kept when the delivery queues a cancel.
     pub body: Option<&'a [u8]>,
+    /// The SHA-256 (hex) of the signed body: a body already stored under another delivery id
+    /// is a replay, and is stored no more.
+    pub body_digest: Option<&'a str>,
 }
 
 /// A job to queue: a cancel for a workflow run, or (with `check`) a check update.
@@ -351,8 +365,11 @@ impl NewJob {
 }
 
 /// What the store remembers of a Currents run's check run, read under its lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CheckRecord {
+    /// Where the check run is: from the Currents API's run, when the record was made.
+    pub repository: String,
+    pub head_sha: String,
     pub check_run_id: Option<i64>,
     /// Annotations GitHub has accepted for the check run.
     pub annotations_sent: i64,
@@ -360,7 +377,11 @@ pub struct CheckRecord {
     /// `annotations_sent` says an attempt stopped before it learnt whether GitHub took the
     /// batch (and the next attempt asks GitHub).
     pub annotations_pending: i64,
-    pub completed_at: Option<i64>,
+    /// The check run is completed: nothing more is sent to it.
+    pub completed: bool,
+    /// The fence of the lease this record was read under: every write names it, and a newer
+    /// lease on the record (another attempt's) refuses them.
+    pub fence: i64,
 }
 
 /// What [`super::Store::record`] did.

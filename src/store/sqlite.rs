@@ -62,6 +62,7 @@ struct OwnedDelivery {
     event: String,
     action: Option<String>,
     body: Option<Vec<u8>>,
+    body_digest: Option<String>,
 }
 
 impl OwnedDelivery {
@@ -72,6 +73,7 @@ impl OwnedDelivery {
             event: &self.event,
             action: self.action.as_deref(),
             body: self.body.as_deref(),
+            body_digest: self.body_digest.as_deref(),
         }
     }
 }
@@ -158,6 +160,7 @@ impl Sqlite {
                 event: delivery.event.to_owned(),
                 action: delivery.action.map(str::to_owned),
                 body: delivery.body.map(<[u8]>::to_vec),
+                body_digest: delivery.body_digest.map(str::to_owned),
             },
             job: job.cloned(),
             reply,

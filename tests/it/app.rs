@@ -15,6 +15,8 @@ const CURRENTS_SECRET: &str = "currents-hook-secret-do-not-leak";
 const REPO: &str = "acme/webapp";
 const SHA: &str = "3f9c2a7e5b1d4c8e9a0f6b2d7c1e8a4b5d6f7a8b";
 const RUN_ID: &str = "a1b2c3d4e5f60718";
+/// The example run's project may report on the example's repository.
+const PROJECTS: &str = "Xk9Pq2=acme/webapp";
 
 /// The relay in App mode against `github` and `currents`, with `extra` env.
 async fn start_app_relay(
@@ -29,7 +31,11 @@ async fn start_app_relay(
         ("GITHUB_APP_PRIVATE_KEY", app_keys().0.as_str()),
         ("GITHUB_API_URL", url.as_str()),
         ("CURRENTS_WEBHOOK_SECRET", CURRENTS_SECRET),
+        ("CURRENTS_PROJECTS", PROJECTS),
+        // The runs' remotes are on github.com; the fake GitHub's API is on 127.0.0.1.
+        ("GITHUB_SERVER_URL", "https://github.com"),
         ("RELAY_CATCHUP_INTERVAL", "0"),
+        ("RELAY_RECONCILE_INTERVAL", "0"),
     ];
     env.extend_from_slice(extra);
     let relay = start_relay_with(db, currents, &env).await;
@@ -37,8 +43,7 @@ async fn start_app_relay(
     relay
 }
 
-/// A Currents webhook for the example run: `event`, optionally for one group. The remote is on
-/// 127.0.0.1, the fake GitHub's host, as a GHES remote is on its server's host.
+/// A Currents webhook for the example run: `event`, optionally for one group, naming `repo`.
 fn currents_event(event: &str, group: Option<&str>, repo: &str) -> Value {
     let mut body = fixture(match event {
         "RUN_START" => "webhook-run-start.json",
@@ -48,7 +53,7 @@ fn currents_event(event: &str, group: Option<&str>, repo: &str) -> Value {
     body["event"] = json!(event);
     body["runUrl"] = json!(format!("https://app.currents.dev/run/{RUN_ID}"));
     body["commit"]["sha"] = json!(SHA);
-    body["commit"]["remoteOrigin"] = json!(format!("git@127.0.0.1:{repo}.git"));
+    body["commit"]["remoteOrigin"] = json!(format!("git@github.com:{repo}.git"));
     match group {
         Some(group) => body["groupId"] = json!(group),
         None => {
@@ -317,9 +322,20 @@ async fn the_same_currents_webhook_twice_is_one_job_and_one_check() {
 async fn a_repository_without_the_app_ends_not_installed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
-    let currents = FakeCurrents::start(example_currents(0)).await;
+    let mut state = example_currents(0);
+    for reply in &mut state.runs.get_mut(RUN_ID).unwrap().0 {
+        reply.body["data"]["meta"]["commit"]["remoteOrigin"] =
+            json!("https://github.com/acme/elsewhere");
+    }
+    let currents = FakeCurrents::start(state).await;
     let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
-    let relay = start_app_relay(&db, &currents, &github, &[]).await;
+    let relay = start_app_relay(
+        &db,
+        &currents,
+        &github,
+        &[("CURRENTS_PROJECTS", "Xk9Pq2=acme/*")],
+    )
+    .await;
     let (status, _) = post_currents(
         &relay,
         &currents_event("RUN_FINISH", None, "acme/elsewhere"),
@@ -535,7 +551,7 @@ async fn through_router(
 
 #[tokio::test]
 async fn the_currents_route_checks_secret_timestamp_and_payload_before_storing() {
-    use currents_bridge::relay::{CurrentsHook, WebhookSecrets};
+    use currents_bridge::relay::{CurrentsHook, ProjectRepos, WebhookSecrets};
     use secrecy::SecretString;
     let (plain, _dir) = sqlite_state().await;
     let store = plain.store.clone();
@@ -546,7 +562,7 @@ async fn the_currents_route_checks_secret_timestamp_and_payload_before_storing()
             SecretString::from("the-old-one"),
         ])
         .unwrap(),
-        github_host: "127.0.0.1".into(),
+        projects: ProjectRepos::parse(&format!("Xk9Pq2={REPO}")).unwrap(),
     });
     let now = || Some(now_secs().to_string());
     let finish = currents_event("RUN_FINISH", None, REPO).to_string();
@@ -602,14 +618,6 @@ async fn the_currents_route_checks_secret_timestamp_and_payload_before_storing()
         through_router(&state, secret, now(), "{not json").await.0,
         400
     );
-    let mut no_commit = currents_event("RUN_FINISH", None, REPO);
-    no_commit["commit"]["sha"] = json!("not-a-sha");
-    assert_eq!(
-        through_router(&state, secret, now(), &no_commit.to_string())
-            .await
-            .0,
-        400
-    );
     let mut no_run = currents_event("RUN_FINISH", None, REPO);
     no_run["runUrl"] = json!("https://app.currents.dev/");
     assert_eq!(
@@ -618,18 +626,18 @@ async fn the_currents_route_checks_secret_timestamp_and_payload_before_storing()
             .0,
         400
     );
-    // Verified, but nothing to do: another event, another host.
+    // Verified, but nothing to do: another event, a repository no project may report on.
     let mut other_event = currents_event("RUN_FINISH", None, REPO);
     other_event["event"] = json!("RUN_PAUSED");
     assert_eq!(
         through_router(&state, secret, now(), &other_event.to_string()).await,
         (200, "nothing to do".into())
     );
-    let mut github_com = currents_event("RUN_FINISH", None, REPO);
-    github_com["commit"]["remoteOrigin"] = json!("https://github.com/acme/webapp.git");
+    let mut victim = currents_event("RUN_FINISH", None, REPO);
+    victim["commit"]["remoteOrigin"] = json!("https://github.com/victim/other.git");
     assert_eq!(
-        through_router(&state, secret, now(), &github_com.to_string()).await,
-        (200, "repository not on this GitHub host".into())
+        through_router(&state, secret, now(), &victim.to_string()).await,
+        (200, "repository not allowed".into())
     );
     assert!(store.jobs(None, 10).await.unwrap().is_empty());
 
@@ -645,7 +653,11 @@ async fn the_currents_route_checks_secret_timestamp_and_payload_before_storing()
     assert_eq!(jobs[0].repository, REPO);
     let payload: Value = serde_json::from_str(jobs[0].payload.as_deref().unwrap()).unwrap();
     assert_eq!(payload["run_id"], RUN_ID);
-    assert_eq!(payload["head_sha"], SHA);
+    assert_eq!(payload["event"], "RUN_FINISH");
+    assert!(
+        payload.get("head_sha").is_none(),
+        "where to write is the API's to say"
+    );
     assert_eq!(
         through_router(&state, secret, now(), &finish).await.0,
         200,

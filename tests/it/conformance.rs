@@ -148,7 +148,10 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
             ),
             ("GITHUB_API_URL", prism.as_str()),
             ("CURRENTS_WEBHOOK_SECRET", "conformance"),
+            ("CURRENTS_PROJECTS", "Xk9Pq2=acme/webapp"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
             ("RELAY_CATCHUP_INTERVAL", "0"),
+            ("RELAY_RECONCILE_INTERVAL", "0"),
         ],
     )
     .await;

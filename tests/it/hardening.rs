@@ -536,15 +536,17 @@ async fn dead_jobs_are_requeued_by_news_and_long_ids_are_refused() {
     let claimed = store.claim("w", Duration::from_secs(60), 1).await.unwrap();
     store
         .finish(
-            claimed[0].job.id,
-            "w",
+            &claimed[0],
             currents_bridge::store::JobOutcome::GaveUp,
             Some("HTTP 503"),
         )
         .await
         .unwrap();
+    // Another job of the same workflow run: its own event, with its own body.
+    let mut other_job = cancelled_job("acme/webapp", 5, 1);
+    other_job["workflow_job"]["id"] = json!(777_001);
     assert_eq!(
-        send("second", None, body.clone()).await,
+        send("second", None, other_job.to_string()).await,
         (StatusCode::ACCEPTED, "cancel requeued".into())
     );
     assert_eq!(
@@ -862,18 +864,39 @@ async fn a_webhook_that_times_out_is_counted() {
         .await
         .unwrap();
     let secrets = WebhookSecrets::new(vec![SecretString::from(WEBHOOK_SECRET)]).unwrap();
-    let state = AppState::new(store, secrets, None, 64 * 1024, Duration::from_secs(5));
-    // Paused time runs the 10 s timeout out at once; the database is opened already.
+    let state = AppState::new(
+        store,
+        secrets,
+        None,
+        16 * 1024 * 1024,
+        Duration::from_secs(5),
+    );
+    // Paused time runs the timers out at once; the database is opened already.
     tokio::time::pause();
-    // A body that never ends: the client went quiet mid-upload.
+    let request = |id: &str, body: Body| {
+        Request::post("/webhooks/github")
+            .header("content-type", "application/json")
+            .header("x-github-event", "workflow_job")
+            .header("x-github-delivery", id)
+            .body(body)
+            .unwrap()
+    };
+    // A body that never ends: the client went quiet mid-upload. Cut for its rate.
     let stalled = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
-    let request = Request::post("/webhooks/github")
-        .header("content-type", "application/json")
-        .header("x-github-event", "workflow_job")
-        .header("x-github-delivery", "stalled")
-        .body(Body::from_stream(stalled))
+    let response = relay::router(state.clone())
+        .oneshot(request("stalled", Body::from_stream(stalled)))
+        .await
         .unwrap();
-    let response = relay::router(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    // A body that keeps the minimum rate but outlasts the request's 10 s.
+    let steady = futures_util::stream::unfold(0u32, |n| async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (n < 20).then(|| (Ok::<_, std::io::Error>(vec![b' '; 128 * 1024]), n + 1))
+    });
+    let response = relay::router(state.clone())
+        .oneshot(request("steady", Body::from_stream(steady)))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
     tokio::time::resume();
     let metrics = relay::router(state)
@@ -882,6 +905,10 @@ async fn a_webhook_that_times_out_is_counted() {
         .unwrap();
     let text = String::from_utf8_lossy(&metrics.into_body().collect().await.unwrap().to_bytes())
         .into_owned();
+    assert!(
+        text.contains(r#"currents_bridge_webhook_deliveries_total{outcome="too_slow"} 1"#),
+        "{text}"
+    );
     assert!(
         text.contains(r#"currents_bridge_webhook_deliveries_total{outcome="timeout"} 1"#),
         "{text}"

@@ -91,6 +91,8 @@ on_both_backends!(
 /// App mode's rows: a check job keeps its kind and payload; a run's check record and a sweep
 /// are held by one owner at a time, and what was saved under the lease is read back.
 async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
+    use currents_bridge::currents::RunId;
+    use currents_bridge::github::Repository;
     use currents_bridge::store::{CheckRecord, JobKind, NewCheckJob};
     let ids = ids("currents", "body-digest-1");
     let job = NewJob::check(
@@ -114,23 +116,35 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
     assert!(!store.has_delivery("body-digest-2").await.unwrap());
 
     let lease = Duration::from_secs(60);
+    let run1 = RunId::new("run1");
+    let repo = Repository::parse("acme/webapp").unwrap();
+    let at = Some((&repo, "abc"));
+    assert!(
+        store
+            .lock_check(&run1, None, "a", lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "no record, none made without a place"
+    );
     let fresh = store
-        .lock_check("run1", "acme/webapp", "abc", "a", lease)
+        .lock_check(&run1, at, "a", lease)
         .await
         .unwrap()
         .expect("a new record is free");
     assert_eq!(
-        fresh,
-        CheckRecord {
-            check_run_id: None,
-            annotations_sent: 0,
-            annotations_pending: 0,
-            completed_at: None
-        }
+        (
+            fresh.repository.as_str(),
+            fresh.head_sha.as_str(),
+            fresh.check_run_id,
+            fresh.completed
+        ),
+        ("acme/webapp", "abc", None, false)
     );
+    assert_eq!((fresh.annotations_sent, fresh.annotations_pending), (0, 0));
     assert!(
         store
-            .lock_check("run1", "acme/webapp", "abc", "b", lease)
+            .lock_check(&run1, at, "b", lease)
             .await
             .unwrap()
             .is_none(),
@@ -140,35 +154,86 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
         check_run_id: Some(42),
         annotations_sent: 50,
         annotations_pending: 100,
-        completed_at: None,
+        ..fresh.clone()
     };
-    assert!(store.save_check("run1", "a", &saved).await.unwrap());
+    assert!(store.save_check(&run1, "a", &saved).await.unwrap());
     assert!(
-        !store.save_check("run1", "b", &saved).await.unwrap(),
+        !store.save_check(&run1, "b", &saved).await.unwrap(),
         "b holds no lease"
     );
-    store.unlock_check("run1", "a").await.unwrap();
+    // The same owner taking the record again fences out its earlier attempt.
+    let retaken = store
+        .lock_check(&run1, at, "a", lease)
+        .await
+        .unwrap()
+        .expect("re-taken by its holder");
+    assert!(retaken.fence > saved.fence);
+    assert!(
+        !store.save_check(&run1, "a", &saved).await.unwrap(),
+        "the earlier attempt's fence is stale"
+    );
+    assert!(!store.renew_check(&run1, "a", &saved, lease).await.unwrap());
+    store.unlock_check(&run1, "a", &saved).await.unwrap();
+    assert!(
+        store
+            .lock_check(&run1, at, "b", lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "a stale unlock leaves the newer lease alone"
+    );
+    assert!(
+        store
+            .renew_check(&run1, "a", &retaken, lease)
+            .await
+            .unwrap()
+    );
+    store.unlock_check(&run1, "a", &retaken).await.unwrap();
     let again = store
-        .lock_check("run1", "acme/webapp", "abc", "b", lease)
+        .lock_check(&run1, at, "b", lease)
         .await
         .unwrap()
         .expect("free after the unlock");
-    assert_eq!(again, saved);
+    assert_eq!(
+        (
+            again.check_run_id,
+            again.annotations_sent,
+            again.annotations_pending
+        ),
+        (Some(42), 50, 100)
+    );
+    let done = CheckRecord {
+        completed: true,
+        ..again.clone()
+    };
+    assert!(store.save_check(&run1, "b", &done).await.unwrap());
+    assert!(store.has_check(&run1).await.unwrap());
+    assert!(!store.has_check(&RunId::new("run2")).await.unwrap());
     // An expired lease is taken over.
-    store.unlock_check("run1", "b").await.unwrap();
+    store.unlock_check(&run1, "b", &done).await.unwrap();
     store
-        .lock_check("run1", "acme/webapp", "abc", "c", Duration::from_millis(1))
+        .lock_check(&run1, at, "c", Duration::from_millis(1))
         .await
         .unwrap()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(
-        store
-            .lock_check("run1", "acme/webapp", "abc", "d", lease)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    wait_until(
+        "c's 1 ms lease to expire",
+        Duration::from_secs(10),
+        || async {
+            store
+                .lock_check(&run1, at, "d", lease)
+                .await
+                .unwrap()
+                .is_some()
+        },
+    )
+    .await;
+    let taken = store
+        .lock_check(&run1, at, "d", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(taken.completed, "completion is kept");
 
     let (last, now) = store.lock_sweep("s", "a", lease).await.unwrap().unwrap();
     assert_eq!(last, None, "never swept");
@@ -198,6 +263,7 @@ fn delivery(ids: &Ids) -> NewDelivery<'_> {
         delivery_id: &ids.delivery,
         event: "workflow_job",
         action: Some("completed"),
+        body_digest: None,
         body: Some(b"{}"),
     }
 }
@@ -289,13 +355,15 @@ async fn claims_leases_and_outcomes(store: Store) {
 
     assert!(
         store
-            .finish(claimed[0].job.id, "a", JobOutcome::Cancelled, None)
+            .finish(&claimed[0], JobOutcome::Cancelled, None)
             .await
             .unwrap()
     );
+    let mut as_b = claimed[1].clone();
+    as_b.job.lease_owner = Some("b".into());
     assert!(
         !store
-            .finish(claimed[1].job.id, "b", JobOutcome::Cancelled, None)
+            .finish(&as_b, JobOutcome::Cancelled, None)
             .await
             .unwrap(),
         "{backend}: not b's lease"
@@ -308,12 +376,7 @@ async fn claims_leases_and_outcomes(store: Store) {
     );
     assert!(
         store
-            .reschedule(
-                claimed[1].job.id,
-                "a",
-                Duration::from_millis(300),
-                "HTTP 503"
-            )
+            .reschedule(&claimed[1], Duration::from_millis(300), "HTTP 503")
             .await
             .unwrap()
     );
@@ -321,14 +384,18 @@ async fn claims_leases_and_outcomes(store: Store) {
         store.claim("a", lease, 10).await.unwrap().is_empty(),
         "{backend}: not due yet, by the database's clock"
     );
-    let mut again = Vec::new();
-    for _ in 0..100 {
-        again = store.claim("a", lease, 10).await.unwrap();
-        if !again.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let again = wait_some(
+        "the rescheduled job to be due",
+        Duration::from_secs(10),
+        || {
+            let store = store.clone();
+            async move {
+                let again = store.claim("a", lease, 10).await.unwrap();
+                (!again.is_empty()).then_some(again)
+            }
+        },
+    )
+    .await;
     assert_eq!(again.len(), 1, "{backend}: due after its delay");
     assert_eq!(again[0].job.attempts, 2, "{backend}");
 
@@ -343,14 +410,16 @@ async fn expired_leases_are_reclaimed(store: Store) {
     let crashed = store.claim("b", short, 10).await.unwrap();
     assert_eq!(crashed.len(), 1);
     assert!(store.claim("c", short, 10).await.unwrap().is_empty());
-    let mut reclaimed = Vec::new();
-    for _ in 0..100 {
-        reclaimed = store.claim("c", short, 10).await.unwrap();
-        if !reclaimed.is_empty() {
-            break;
+    let reclaimed = wait_some("b's lease to expire", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move {
+            // b never takes back its own job: it may still be working on it.
+            assert!(store.claim("b", short, 10).await.unwrap().is_empty());
+            let reclaimed = store.claim("c", short, 10).await.unwrap();
+            (!reclaimed.is_empty()).then_some(reclaimed)
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     assert_eq!(
         reclaimed.iter().map(|c| c.job.id).collect::<Vec<_>>(),
         vec![crashed[0].job.id],
@@ -358,10 +427,21 @@ async fn expired_leases_are_reclaimed(store: Store) {
     );
     assert!(
         !store
-            .finish(crashed[0].job.id, "b", JobOutcome::Cancelled, None)
+            .finish(&crashed[0], JobOutcome::Cancelled, None)
             .await
             .unwrap(),
         "{backend}: b lost the lease"
+    );
+    assert!(!store.renew(&crashed[0], short).await.unwrap(), "{backend}");
+    assert!(
+        reclaimed[0].job.lease_generation > crashed[0].job.lease_generation,
+        "{backend}: every claim raises the generation"
+    );
+    assert!(
+        store
+            .renew(&reclaimed[0], Duration::from_secs(60))
+            .await
+            .unwrap()
     );
 }
 
@@ -381,9 +461,20 @@ async fn release_dead_and_retry(store: Store) {
 
     let claimed_again = store.claim("a", Duration::from_secs(60), 10).await.unwrap();
     assert_eq!(claimed_again.len(), claimed.len());
+    let stale = claimed
+        .iter()
+        .find(|c| c.job.id == claimed_again[0].job.id)
+        .unwrap();
+    assert!(
+        !store
+            .finish(stale, JobOutcome::Cancelled, None)
+            .await
+            .unwrap(),
+        "{backend}: the same owner's earlier claim is fenced out"
+    );
     let dead = claimed_again[0].job.id;
     store
-        .finish(dead, "a", JobOutcome::Rejected, Some("HTTP 401"))
+        .finish(&claimed_again[0], JobOutcome::Rejected, Some("HTTP 401"))
         .await
         .unwrap();
     assert_eq!(store.stats().await.unwrap().dead, 1, "{backend}");
@@ -418,7 +509,7 @@ async fn a_new_delivery_requeues_a_dead_job_and_bulk_retry_requeues_all(store: S
             JobOutcome::GaveUp
         };
         store
-            .finish(claimed.job.id, "a", outcome, Some("HTTP 503"))
+            .finish(&claimed, outcome, Some("HTTP 503"))
             .await
             .unwrap();
     }
@@ -460,18 +551,32 @@ async fn retention_prunes_only_old_finished_rows(store: Store) {
     }
     let claimed = store.claim("a", Duration::from_secs(60), 2).await.unwrap();
     store
-        .finish(claimed[0].job.id, "a", JobOutcome::Cancelled, None)
+        .finish(&claimed[0], JobOutcome::Cancelled, None)
         .await
         .unwrap();
     store
-        .finish(claimed[1].job.id, "a", JobOutcome::Rejected, None)
+        .finish(&claimed[1], JobOutcome::Rejected, None)
         .await
         .unwrap();
     // Nothing is old enough yet.
     let kept = store.prune(Duration::from_secs(3600)).await.unwrap();
     assert_eq!(kept, Pruned::default(), "{backend}");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let pruned = store.prune(Duration::from_millis(10)).await.unwrap();
+    // Once 10 ms old, everything finished goes (in one pass or over a few).
+    let total = std::sync::Mutex::new(Pruned::default());
+    wait_until(
+        "the rows to be 10 ms old",
+        Duration::from_secs(10),
+        || async {
+            let now = store.prune(Duration::from_millis(10)).await.unwrap();
+            let mut total = total.lock().unwrap();
+            total.deliveries += now.deliveries;
+            total.jobs += now.jobs;
+            total.check_runs += now.check_runs;
+            total.deliveries == 3 && total.jobs == 1
+        },
+    )
+    .await;
+    let pruned = total.into_inner().unwrap();
     assert_eq!(
         pruned,
         Pruned {

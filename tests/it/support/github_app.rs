@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 use super::{Recorded, WEBHOOK_SECRET, record, reject_with, serve, validate_check_run};
 
 pub const APP_ID: u64 = 31337;
+/// The App's slug: its comments are written by `currents-bridge-test[bot]`.
+pub const APP_SLUG: &str = "currents-bridge-test";
+pub const BOT_LOGIN: &str = "currents-bridge-test[bot]";
 
 /// The App's key pair, made once per test binary: (private PKCS#1 PEM, public SPKI PEM).
 pub fn app_keys() -> &'static (String, String) {
@@ -89,6 +92,8 @@ pub struct AppState {
     pub answer_latency: Duration,
     /// Pull request comments: (id, number, body).
     pub comments: Vec<(u64, u64, String)>,
+    /// Comment authors other than the App's bot, by comment id.
+    pub authors: HashMap<u64, String>,
     /// Open pull requests by head commit.
     pub pulls: HashMap<String, Vec<u64>>,
     next_id: u64,
@@ -110,6 +115,7 @@ impl Default for AppState {
             latency: Duration::ZERO,
             answer_latency: Duration::ZERO,
             comments: Vec::new(),
+            authors: HashMap::new(),
             pulls: HashMap::new(),
             next_id: 0,
         }
@@ -248,6 +254,7 @@ fn respond(state: &Arc<Mutex<AppState>>, recorded: Recorded) -> Response {
         ("GET", ["repos", _, _, "installation"])
             | ("POST", ["app", "installations", _, "access_tokens"])
             | ("GET", ["app", "hook", "deliveries"])
+            | ("GET", ["app"])
             | ("POST", ["app", "hook", "deliveries", _, "attempts"])
     );
     if app_call {
@@ -387,7 +394,10 @@ fn respond(state: &Arc<Mutex<AppState>>, recorded: Recorded) -> Response {
                 .comments
                 .iter()
                 .filter(|(_, n, _)| *n == number)
-                .map(|(id, _, body)| json!({"id": id, "body": body}))
+                .map(|(id, _, body)| {
+                    let login = s.authors.get(id).map_or(BOT_LOGIN, String::as_str);
+                    json!({"id": id, "body": body, "user": {"login": login, "type": "Bot"}})
+                })
                 .collect();
             axum::Json(list).into_response()
         }
@@ -404,6 +414,9 @@ fn respond(state: &Arc<Mutex<AppState>>, recorded: Recorded) -> Response {
         }
         ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
+            if s.authors.contains_key(&id) {
+                return reject_with(&mut s.rejected, 403, "another user's comment");
+            }
             let text = body["body"].as_str().unwrap_or_default().to_owned();
             match s.comments.iter_mut().find(|(c, _, _)| *c == id) {
                 Some(comment) => {
@@ -446,6 +459,10 @@ fn app_endpoint(
     recorded: &Recorded,
 ) -> Response {
     match (method, segments) {
+        ("GET", ["app"]) => {
+            axum::Json(json!({"id": APP_ID, "slug": APP_SLUG, "name": "Currents Bridge"}))
+                .into_response()
+        }
         ("GET", ["repos", owner, repo, "installation"]) => {
             let full = format!("{owner}/{repo}").to_ascii_lowercase();
             match s.installations.get(&full) {

@@ -94,7 +94,7 @@ impl Reply {
 
 /// Answers in order; the last one repeats.
 #[derive(Debug, Clone, Default)]
-pub struct Script(VecDeque<Reply>);
+pub struct Script(pub VecDeque<Reply>);
 
 impl Script {
     pub fn of(replies: impl IntoIterator<Item = Reply>) -> Self {
@@ -226,6 +226,8 @@ pub struct GithubState {
     pub job_checks: Vec<u64>,
     /// Pull request comments: (id, pull request number, body), in creation order.
     pub comments: Vec<(u64, u64, String)>,
+    /// Comment authors other than the token's (`github-actions[bot]`), by comment id.
+    pub authors: HashMap<u64, String>,
     /// Open pull requests by head commit, for `GET /repos/{o}/{r}/commits/{sha}/pulls`.
     pub pulls: HashMap<String, Vec<u64>>,
     /// Answer comment calls with this status (a token without `pull-requests: write`).
@@ -330,10 +332,20 @@ async fn github_handler(
                 .comments
                 .iter()
                 .filter(|(_, n, _)| *n == number)
-                .map(|(id, _, body)| json!({"id": id, "body": body, "html_url": format!("https://github.test/pull/{number}#issuecomment-{id}")}))
+                .map(|(id, _, body)| {
+                    let login = s.authors.get(id).map_or("github-actions[bot]", String::as_str);
+                    json!({"id": id, "body": body, "user": {"login": login, "type": "Bot"},
+                           "html_url": format!("https://github.test/pull/{number}#issuecomment-{id}")})
+                })
                 .collect();
             axum::Json(list).into_response()
         }
+        // A workflow's token is no user's: GitHub answers 403, as it should.
+        ("GET", ["user"]) => (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"message": "Resource not accessible by integration"})),
+        )
+            .into_response(),
         ("POST", ["repos", _, _, "issues", number, "comments"]) => {
             let number: u64 = number.parse().unwrap_or(0);
             let Some(text) = body.get("body").and_then(Value::as_str).map(str::to_owned) else {
@@ -367,6 +379,9 @@ async fn github_handler(
                     "Body is too long (maximum is 65536 characters)",
                 );
             }
+            if s.authors.contains_key(&id) {
+                return reject(&mut s, 403, "another user's comment");
+            }
             let Some(comment) = s.comments.iter_mut().find(|(c, _, _)| *c == id) else {
                 return reject(&mut s, 404, "Not Found");
             };
@@ -376,6 +391,9 @@ async fn github_handler(
         }
         ("DELETE", ["repos", _, _, "issues", "comments", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
+            if s.authors.contains_key(&id) {
+                return reject(&mut s, 403, "another user's comment");
+            }
             let before = s.comments.len();
             s.comments.retain(|(c, _, _)| *c != id);
             if s.comments.len() == before {
@@ -792,7 +810,9 @@ pub fn synthetic_run(
     let failures = failed_specs * tests_per_spec;
     let run = json!({"status": "OK", "data": {
         "runId": run_id, "projectId": "Xk9Pq2", "completionState": "COMPLETE", "status": "FAILED",
-        "meta": {"ciBuildId": "acme/webapp-9876543210-1", "framework": {"type": "pw", "version": "1.55.0"}},
+        "meta": {"ciBuildId": "acme/webapp-9876543210-1", "framework": {"type": "pw", "version": "1.55.0"},
+                 "commit": {"sha": "3f9c2a7e5b1d4c8e9a0f6b2d7c1e8a4b5d6f7a8b", "branch": "feat/checkout-coupons",
+                            "remoteOrigin": "https://github.com/acme/webapp"}},
         "groups": [{"groupId": "chromium", "tests": {"overall": failures + 2 * specs, "passes": 2 * specs, "failures": failures},
                     "instances": {"overall": specs, "claimed": specs, "complete": specs}}],
         "specs": spec_list
@@ -911,6 +931,25 @@ where
 {
     let deadline = std::time::Instant::now() + limit;
     while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Like [`wait_until`], for a look that finds something: its first `Some`.
+pub async fn wait_some<T, F, Fut>(what: &str, limit: Duration, mut look: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = look().await {
+            return found;
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "gave up after {limit:?} waiting for {what}"

@@ -1,0 +1,366 @@
+//! One attempt at a run's check run, under the lease on its record: create it, show the
+//! progress, or complete it with the report, its annotations and the conclusion, then the
+//! comment; or, for a run Currents no longer has, complete it as `neutral`.
+
+use std::time::SystemTime;
+
+use super::lease::RecordLease;
+use super::{CheckContext, Placement, SyncError, Synced};
+use crate::currents::{Run, fetch_failed_instances};
+use crate::github::app::AppError;
+use crate::github::{
+    ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRunId, CheckRunOutput, CheckRunUpdate,
+    CheckStatus, CommentMode, GithubClient, NewCheckRun, Repository,
+};
+use crate::relay::currents_hook::CheckPayload;
+use crate::report;
+use crate::store::{Claimed, JobOutcome};
+
+/// Instances fetched at once, as the `report` step's default.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// The check run a job brings up to date, and the client that may write it.
+struct Target<'a> {
+    github: &'a GithubClient,
+    repo: &'a Repository,
+    id: CheckRunId,
+}
+
+/// Brings the check run of `run` up to date with what Currents says now.
+pub(super) async fn sync(
+    ctx: &CheckContext<'_>,
+    payload: &CheckPayload,
+    placement: &Placement,
+    run: &Run,
+    lease: &mut RecordLease<'_>,
+) -> Result<Synced, SyncError> {
+    if lease.record.completed {
+        return Ok(Synced::Done(JobOutcome::CheckCompleted));
+    }
+    let repo = &placement.repo;
+    let github = match ctx.app.client_for(repo).await {
+        Ok(github) => github,
+        Err(AppError::NotInstalled(_)) => return Ok(Synced::Done(JobOutcome::NotInstalled)),
+        Err(e) => return Err(e.into()),
+    };
+    let progress = report::in_progress_output(run);
+    let id = match lease
+        .record
+        .check_run_id
+        .and_then(|id| u64::try_from(id).ok())
+    {
+        Some(id) => CheckRunId::new(id),
+        None => {
+            lease.hold().await?;
+            let id = create_in_progress(ctx, &github, placement, payload, &progress).await?;
+            lease.record.check_run_id = i64::try_from(id.get()).ok();
+            lease.save().await?;
+            if run.is_in_progress() {
+                return Ok(still_running(payload));
+            }
+            id
+        }
+    };
+    let target = Target {
+        github: &github,
+        repo,
+        id,
+    };
+    if run.is_in_progress() {
+        let update = CheckRunUpdate {
+            conclusion: None,
+            status: Some(CheckStatus::InProgress),
+            output: Some(output_of(&progress, &[])),
+        };
+        lease.hold().await?;
+        github.update_check_run(repo, id, &update).await?;
+        lease.save().await?;
+        return Ok(still_running(payload));
+    }
+    complete(ctx, placement, &target, run, lease).await?;
+    Ok(Synced::Done(JobOutcome::CheckCompleted))
+}
+
+/// The run is over: its report, its annotations, the conclusion, then the comment.
+async fn complete(
+    ctx: &CheckContext<'_>,
+    placement: &Placement,
+    target: &Target<'_>,
+    run: &Run,
+    lease: &mut RecordLease<'_>,
+) -> Result<(), SyncError> {
+    let details = fetch_failed_instances(ctx.currents, run, FETCH_CONCURRENCY).await?;
+    let mut report = report::build(
+        run,
+        &details.instances,
+        &details.unavailable,
+        SystemTime::now(),
+    );
+    if let Some((signer, public_url)) = &ctx.settings.media {
+        report::relay_media(&mut report, |media| signer.url(public_url, media));
+    }
+    let output = report::check_output(&report);
+    let annotations = report::annotations(&report, "");
+    send_annotations(target, &output, &annotations, lease).await?;
+    // The conclusion is a call of its own, after the last batch is recorded: a retry of it
+    // sends no annotation again.
+    let update = CheckRunUpdate {
+        conclusion: Some(report.conclusion.into()),
+        status: Some(CheckStatus::Completed),
+        output: Some(output_of(&output, &[])),
+    };
+    lease.hold().await?;
+    let completed = target
+        .github
+        .update_check_run(target.repo, target.id, &update)
+        .await?;
+    lease.record.completed = true;
+    lease.save().await?;
+    tracing::info!(
+        check_run = target.id.get(),
+        conclusion = report.conclusion.as_str(),
+        annotations = annotations.len(),
+        "check run completed"
+    );
+    comment(
+        ctx,
+        target,
+        placement,
+        &report,
+        completed.html_url.as_deref(),
+    )
+    .await;
+    Ok(())
+}
+
+/// Sends, in batches, the annotations GitHub does not hold yet. Annotations append, so each
+/// batch is recorded as pending before it goes out and as sent once GitHub takes it: a retry
+/// resumes after the last batch taken, and first asks GitHub about one it never heard back on.
+async fn send_annotations(
+    target: &Target<'_>,
+    output: &report::CheckOutput,
+    annotations: &[report::Annotation],
+    lease: &mut RecordLease<'_>,
+) -> Result<(), SyncError> {
+    if lease.record.annotations_pending > lease.record.annotations_sent {
+        settle_batch_in_doubt(target, lease).await?;
+        lease.save().await?;
+    }
+    let sent = usize::try_from(lease.record.annotations_sent)
+        .unwrap_or(0)
+        .min(annotations.len());
+    for batch in annotations[sent..].chunks(ANNOTATIONS_PER_REQUEST) {
+        lease.record.annotations_pending =
+            lease.record.annotations_sent + i64::try_from(batch.len()).unwrap_or(0);
+        // Saved under the fence: an attempt that lost the record stops here, before the call.
+        lease.save().await?;
+        let update = CheckRunUpdate {
+            conclusion: None,
+            status: None,
+            output: Some(output_of(output, batch)),
+        };
+        target
+            .github
+            .update_check_run(target.repo, target.id, &update)
+            .await?;
+        lease.record.annotations_sent = lease.record.annotations_pending;
+        lease.save().await?;
+    }
+    Ok(())
+}
+
+/// An earlier attempt sent a batch and stopped before it heard GitHub's answer: GitHub's count
+/// of the check run's annotations says whether the batch was taken.
+async fn settle_batch_in_doubt(
+    target: &Target<'_>,
+    lease: &mut RecordLease<'_>,
+) -> Result<(), SyncError> {
+    let check = target.github.get_check_run(target.repo, target.id).await?;
+    let on_github = check.output.map_or(0, |o| {
+        i64::try_from(o.annotations_count).unwrap_or(i64::MAX)
+    });
+    let record = &mut lease.record;
+    let taken = on_github >= record.annotations_pending;
+    tracing::info!(
+        check_run = target.id.get(),
+        on_github,
+        taken,
+        "an interrupted attempt's batch of annotations"
+    );
+    if taken {
+        record.annotations_sent = record.annotations_pending;
+    } else {
+        record.annotations_pending = record.annotations_sent;
+    }
+    Ok(())
+}
+
+/// Currents no longer has the run (deleted, or past its retention): a check left open for it
+/// is completed as `neutral`, saying so, so that no required check waits forever.
+pub(super) async fn gone(
+    ctx: &CheckContext<'_>,
+    payload: &CheckPayload,
+    claimed: &Claimed,
+) -> Result<Synced, SyncError> {
+    let owner = format!("{}#{}", ctx.owner, claimed.job.id);
+    let Some(mut lease) = super::lock(ctx, &payload.run_id, None, &owner).await? else {
+        if ctx.store.has_check(&payload.run_id).await? {
+            return Err(SyncError::LostLease);
+        }
+        return Ok(Synced::Done(JobOutcome::NotFound));
+    };
+    let result = complete_gone(ctx, payload, &mut lease).await;
+    lease.release().await;
+    result
+}
+
+async fn complete_gone(
+    ctx: &CheckContext<'_>,
+    payload: &CheckPayload,
+    lease: &mut RecordLease<'_>,
+) -> Result<Synced, SyncError> {
+    let (Some(id), Some(repo)) = (
+        lease
+            .record
+            .check_run_id
+            .and_then(|id| u64::try_from(id).ok()),
+        Repository::parse(&lease.record.repository),
+    ) else {
+        return Ok(Synced::Done(JobOutcome::NotFound));
+    };
+    if lease.record.completed {
+        return Ok(Synced::Done(JobOutcome::CheckCompleted));
+    }
+    let github = match ctx.app.client_for(&repo).await {
+        Ok(github) => github,
+        Err(AppError::NotInstalled(_)) => return Ok(Synced::Done(JobOutcome::NotInstalled)),
+        Err(e) => return Err(e.into()),
+    };
+    let output = report::gone_output(&payload.run_id);
+    let update = CheckRunUpdate {
+        conclusion: Some(CheckConclusion::Neutral),
+        status: Some(CheckStatus::Completed),
+        output: Some(output_of(&output, &[])),
+    };
+    lease.hold().await?;
+    github
+        .update_check_run(&repo, CheckRunId::new(id), &update)
+        .await?;
+    lease.record.completed = true;
+    lease.save().await?;
+    tracing::info!(
+        check_run = id,
+        "Currents no longer has the run; its check run is completed as neutral"
+    );
+    Ok(Synced::Done(JobOutcome::CheckCompleted))
+}
+
+/// The check run's output: the report's text and `annotations` (appended by GitHub).
+fn output_of<'a>(
+    output: &'a report::CheckOutput,
+    annotations: &'a [report::Annotation],
+) -> CheckRunOutput<'a> {
+    CheckRunOutput {
+        title: &output.title,
+        summary: &output.summary,
+        text: output.text.as_deref(),
+        annotations,
+    }
+}
+
+/// The same sticky comment as the `report` step's, on the commit's open pull request. The
+/// check is complete by now, so a refusal is logged, never retried.
+async fn comment(
+    ctx: &CheckContext<'_>,
+    target: &Target<'_>,
+    placement: &Placement,
+    report: &report::Report,
+    check_url: Option<&str>,
+) {
+    let mode = ctx.settings.comment;
+    if mode == CommentMode::Off {
+        return;
+    }
+    let (github, repo) = (target.github, target.repo);
+    let number = match github.pulls_of_commit(repo, &placement.head_sha).await {
+        Ok(numbers) => match numbers.first() {
+            Some(number) => *number,
+            None => return,
+        },
+        Err(error) => {
+            tracing::warn!(%error, "cannot find the commit's pull request; no comment");
+            return;
+        }
+    };
+    let marker = crate::github::marker(&ctx.settings.check_name, placement.project.as_str());
+    let body = report::pr_comment(report, &marker, check_url);
+    let sticky = crate::github::Sticky {
+        marker: &marker,
+        body: &body,
+        mode,
+        failed: report.failed(),
+    };
+    let author = async { ctx.app.bot_login().await.map_err(AppError::into_github) };
+    match crate::github::sticky_comment(github, repo, number, &sticky, author).await {
+        Ok(Some(comment)) => {
+            tracing::info!(
+                pull_request = number,
+                comment = comment.id,
+                "pull request comment updated"
+            );
+        }
+        Ok(None) => {}
+        Err(error) if matches!(error.status(), Some(403 | 404)) => tracing::warn!(
+            %error,
+            "the App may not comment: give it the Pull requests (write) permission, or set --comment off"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot post the pull request comment"),
+    }
+}
+
+/// `RUN_START` and the reconcile pass are done once the check shows the run; a finished
+/// group's event keeps looking until the whole run is over.
+fn still_running(payload: &CheckPayload) -> Synced {
+    if matches!(payload.event.as_str(), "RUN_START" | super::RECONCILE) {
+        Synced::Done(JobOutcome::CheckInProgress)
+    } else {
+        Synced::StillRunning
+    }
+}
+
+/// Finds the check run an interrupted attempt may have made (by `external_id`), or creates an
+/// `in_progress` one.
+async fn create_in_progress(
+    ctx: &CheckContext<'_>,
+    github: &GithubClient,
+    placement: &Placement,
+    payload: &CheckPayload,
+    progress: &report::CheckOutput,
+) -> Result<CheckRunId, SyncError> {
+    let name = &ctx.settings.check_name;
+    let repo = &placement.repo;
+    let run_id = &payload.run_id;
+    if let Some(existing) = github
+        .find_check_run(repo, &placement.head_sha, name, run_id.as_str())
+        .await?
+    {
+        return Ok(existing.id);
+    }
+    let run_url = crate::currents::run_url(run_id);
+    let created = github
+        .create_check_run(
+            repo,
+            &NewCheckRun {
+                name,
+                head_sha: &placement.head_sha,
+                status: CheckStatus::InProgress,
+                conclusion: None,
+                external_id: Some(run_id.as_str()),
+                details_url: Some(&run_url),
+                output: output_of(progress, &[]),
+            },
+        )
+        .await?;
+    tracing::info!(check_run = created.id.get(), "check run created");
+    Ok(created.id)
+}
