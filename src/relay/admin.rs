@@ -1,7 +1,11 @@
 //! Admin routes: list jobs, requeue dead ones. They need `Authorization: Bearer <token>`
 //! (the scheme in any case), compared in constant time before anything else of the request is
-//! read, and answer 404 when no admin token is configured. Failed attempts are rate-limited.
+//! read, and answer 404 when no admin token is configured. Wrong tokens are rate-limited per
+//! client, and the right token is always accepted: a stranger's guesses cannot lock the
+//! operator out.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,29 +24,36 @@ use crate::store::{JobId, JobState, Requeue};
 /// The most jobs one listing returns.
 const MAX_LIST: i64 = 1_000;
 
-/// Failed attempts allowed per window before every admin request gets 429 until the window
-/// ends: enough for a mistyped token, far too few to guess one.
+/// Wrong tokens one client may send per window before its wrong tokens get 429 until the
+/// window ends: enough for a mistyped token, far too few to guess one.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW: Duration = Duration::from_secs(10);
+/// Clients remembered before the expired windows are dropped.
+const MAX_CLIENTS: usize = 10_000;
 
-/// Counts failed admin attempts in fixed windows.
+/// Counts each client's wrong tokens in fixed windows.
 #[derive(Debug, Default)]
 pub(super) struct FailureLimiter {
-    window: Mutex<Option<(Instant, u32)>>,
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
 impl FailureLimiter {
-    fn is_limited(&self) -> bool {
-        let window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        matches!(*window, Some((start, failures)) if start.elapsed() < FAILURE_WINDOW && failures >= MAX_FAILURES)
-    }
-
-    fn fail(&self) {
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        match &mut *window {
-            Some((start, failures)) if start.elapsed() < FAILURE_WINDOW => *failures += 1,
-            other => *other = Some((Instant::now(), 1)),
+    /// Counts a wrong token from `client`; `true` when the client is over its limit.
+    fn fail(&self, client: IpAddr) -> bool {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() >= MAX_CLIENTS {
+            windows.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
+            if windows.len() >= MAX_CLIENTS {
+                // A flood of addresses: start over rather than grow.
+                windows.clear();
+            }
         }
+        let window = windows.entry(client).or_insert((Instant::now(), 0));
+        if window.0.elapsed() >= FAILURE_WINDOW {
+            *window = (Instant::now(), 0);
+        }
+        window.1 += 1;
+        window.1 > MAX_FAILURES
     }
 }
 
@@ -55,14 +66,6 @@ pub(super) async fn authorize(
     let Some(token) = &state.admin_token else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    if state.admin_failures.is_limited() {
-        state.metrics.admin_denied();
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed attempts; try again later",
-        )
-            .into_response();
-    }
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -76,13 +79,19 @@ pub(super) async fn authorize(
     let expected = Sha256::digest(token.expose_secret().as_bytes());
     let given = Sha256::digest(given.as_bytes());
     if bool::from(expected.as_slice().ct_eq(given.as_slice())) {
-        next.run(request).await
-    } else {
-        state.admin_failures.fail();
-        state.metrics.admin_denied();
-        tracing::warn!("admin request refused: missing or wrong token");
-        (StatusCode::UNAUTHORIZED, "invalid admin token").into_response()
+        return next.run(request).await;
     }
+    state.metrics.admin_denied();
+    let client = state.trusted_proxies.client_of(&request);
+    if state.admin_failures.fail(client) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts; try again later",
+        )
+            .into_response();
+    }
+    tracing::warn!(%client, "admin request refused: missing or wrong token");
+    (StatusCode::UNAUTHORIZED, "invalid admin token").into_response()
 }
 
 /// `state=` and `limit=` of a listing, read by hand so that a bad value gets a fixed reason

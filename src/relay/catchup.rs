@@ -1,8 +1,8 @@
 //! Catch-up of missed GitHub deliveries (App mode). GitHub never redelivers a failed webhook by
 //! itself, but keeps every delivery for three days and redelivers one on request. At start and
 //! every `--catchup-interval`, one replica (a lease in the store) pages through the App's
-//! deliveries back to the last sweep and asks again for every `workflow_job` / `workflow_run`
-//! delivery that no attempt delivered and the store never recorded.
+//! deliveries back to the last sweep and asks again, once, for every `workflow_job` /
+//! `workflow_run` delivery that no attempt delivered and the store never recorded.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -113,7 +113,9 @@ async fn collect_and_redeliver(
             continue;
         }
         asked.insert(delivery.guid.clone());
-        if store.has_delivery(&delivery.guid).await? {
+        // Stored already, or asked for by an earlier sweep (the relay may have refused what
+        // came back): GitHub is asked once per delivery.
+        if store.has_delivery(&delivery.guid).await? || !store.ask_redelivery(&delivery.guid).await? {
             continue;
         }
         match app.redeliver(delivery.id).await {

@@ -8,12 +8,12 @@
 //! cannot be asked.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -30,12 +30,17 @@ const CACHE_ENTRIES: usize = 1_000;
 /// Links one client address may open per minute (a burst of as many).
 const PER_MINUTE: u32 = 60;
 
+/// How often the limiter forgets clients whose quota is full again.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 /// The route's state.
 pub struct MediaRoute {
     signer: MediaSigner,
     currents: CurrentsClient,
     cache: Mutex<HashMap<InstanceId, (Instant, Arc<Instance>)>>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// When the limiter last forgot idle clients.
+    pruned: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for MediaRoute {
@@ -52,7 +57,31 @@ impl MediaRoute {
             currents,
             cache: Mutex::default(),
             limiter: DefaultKeyedRateLimiter::keyed(quota),
+            pruned: Mutex::new(Instant::now()),
         }
+    }
+
+    /// Whether `client` may open one more link now. The limiter forgets idle clients every
+    /// [`PRUNE_EVERY`], so it does not grow with every address ever seen.
+    fn admit(&self, client: IpAddr) -> bool {
+        let mut pruned = self.pruned.lock().unwrap_or_else(PoisonError::into_inner);
+        if pruned.elapsed() >= PRUNE_EVERY {
+            self.prune();
+            *pruned = Instant::now();
+        }
+        drop(pruned);
+        self.limiter.check_key(&client).is_ok()
+    }
+
+    /// Forgets the clients whose quota is full again.
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Clients the limiter remembers.
+    pub fn clients_tracked(&self) -> usize {
+        self.limiter.len()
     }
 
     async fn instance(&self, id: &InstanceId) -> Result<Arc<Instance>, CurrentsError> {
@@ -87,15 +116,7 @@ pub(super) async fn open(
     let Some(route) = &state.media else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    // The peer address the server records on every request; tests without one share a bucket.
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    if route.limiter.check_key(&client).is_err() {
-        state.metrics.media("rate_limited");
-        return (StatusCode::TOO_MANY_REQUESTS, "too many requests").into_response();
-    }
+    // The token first: a forged link costs no Currents call and no one's quota.
     let media = match route.signer.verify(&token) {
         Ok(media) => media,
         Err(reason) => {
@@ -104,6 +125,12 @@ pub(super) async fn open(
             return (StatusCode::UNAUTHORIZED, "invalid link").into_response();
         }
     };
+    // The client behind the recommended proxy, not the proxy (`--trusted-proxies`).
+    let client = state.trusted_proxies.client_of(&request);
+    if !route.admit(client) {
+        state.metrics.media("rate_limited");
+        return (StatusCode::TOO_MANY_REQUESTS, "too many requests").into_response();
+    }
     let instance = match route
         .instance(&InstanceId::new(media.instance.clone()))
         .await

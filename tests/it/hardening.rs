@@ -704,7 +704,7 @@ async fn payload_text_cannot_forge_log_lines() {
 // Row 14: admin authorization runs before anything is parsed, takes the scheme in any case,
 // and failed attempts are rate-limited.
 #[tokio::test]
-async fn admin_auth_comes_first_and_failures_are_rate_limited() {
+async fn admin_auth_comes_first_and_wrong_tokens_are_rate_limited_per_client() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("r.db").display()))
         .await
@@ -716,9 +716,20 @@ async fn admin_auth_comes_first_and_failures_are_rate_limited() {
         Some(SecretString::from("the-admin-token")),
         64 * 1024,
         Duration::from_secs(5),
-    );
+    )
+    // The router's requests come from no peer (0.0.0.0): a proxy naming its clients.
+    .with_trusted_proxies(relay::TrustedProxies::parse("0.0.0.0/32").unwrap());
+    let from = |client: &'static str, uri: &str, auth: Option<&str>| {
+        let mut request = Request::get(uri).header("x-forwarded-for", client);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let request = request.body(Body::empty()).unwrap();
+        let state = state.clone();
+        async move { through_router(&state, request).await }
+    };
     let send = |uri: &str, auth: Option<&str>| {
-        let mut request = Request::get(uri);
+        let mut request = Request::get(uri).header("x-forwarded-for", "198.51.100.7");
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }
@@ -749,8 +760,19 @@ async fn admin_auth_comes_first_and_failures_are_rate_limited() {
     );
     assert_eq!(
         send("/admin/jobs", Some("Bearer the-admin-token")).await.0,
-        StatusCode::TOO_MANY_REQUESTS,
-        "until the window ends, even the right token waits"
+        StatusCode::OK,
+        "the right token is always accepted, from the same client too"
+    );
+    assert_eq!(
+        from("203.0.113.5", "/admin/jobs", Some("Bearer wrong")).await.0,
+        StatusCode::UNAUTHORIZED,
+        "another client has its own count"
+    );
+    assert_eq!(
+        from("203.0.113.5", "/admin/jobs", Some("Bearer the-admin-token"))
+            .await
+            .0,
+        StatusCode::OK
     );
 }
 

@@ -13,6 +13,8 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use std::time::Duration;
+
 use crate::support::*;
 
 const MEDIA_SECRET: &str = "media-secret-0123456789-do-not-leak";
@@ -122,23 +124,68 @@ async fn a_signed_link_redirects_to_the_media_currents_signs_now() {
     assert_eq!(currents.requests_to("/v1/instances/").len(), 2);
 }
 
+/// `GET path` from peer `peer`, naming `forwarded` in `X-Forwarded-For`; the status.
+async fn open_forwarded(state: &AppState, path: &str, peer: [u8; 4], forwarded: &str) -> u16 {
+    let mut request = Request::get(path)
+        .header("x-forwarded-for", forwarded)
+        .body(Body::empty())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from((peer, 40_000))));
+    relay::router(state.clone())
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn the_media_route_is_rate_limited_per_client_and_off_without_a_secret() {
     let (run, instances) = example_run();
     let currents = FakeCurrents::start(serving(run, &instances)).await;
     let (state, _dir) = relay_state(&currents).await;
+    let state = state.with_trusted_proxies(relay::TrustedProxies::parse("10.0.0.100/32").unwrap());
+    let token = MediaSigner::new(SecretString::from(MEDIA_SECRET)).token(&first_screenshot().0);
+    let link = format!("/media/{token}");
+    // Forged links are refused before they count: they cost no one's quota.
+    for _ in 0..70 {
+        assert_eq!(open(&state, "/media/garbage", [10, 0, 0, 2]).await.0, 401);
+    }
     let mut limited = 0;
     for _ in 0..70 {
-        if open(&state, "/media/garbage", [10, 0, 0, 2]).await.0 == 429 {
+        if open(&state, &link, [10, 0, 0, 2]).await.0 == 429 {
             limited += 1;
         }
     }
     assert_eq!(limited, 10, "60 a minute, then 429");
     assert_eq!(
-        open(&state, "/media/garbage", [10, 0, 0, 3]).await.0,
-        401,
+        open(&state, &link, [10, 0, 0, 3]).await.0,
+        302,
         "another client has its own budget"
     );
+    // Behind the trusted proxy, each client it names has its own budget; anyone else's
+    // X-Forwarded-For is not believed.
+    for _ in 0..60 {
+        assert_eq!(open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.1").await, 302);
+    }
+    assert_eq!(open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.1").await, 429);
+    assert_eq!(open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.2").await, 302);
+    assert_eq!(
+        open_forwarded(&state, &link, [10, 0, 0, 2], "198.51.100.9").await,
+        429,
+        "an untrusted peer is itself the client"
+    );
+    // Clients whose quota refilled are forgotten: the two that opened one link each, within
+    // a second or two; the two that spent theirs are remembered.
+    let route = state.media.clone().unwrap();
+    assert_eq!(route.clients_tracked(), 4);
+    wait_until("the limiter to forget refilled clients", Duration::from_secs(30), || async {
+        route.prune();
+        route.clients_tracked() == 2
+    })
+    .await;
     let (plain, _dir2) = sqlite_state().await;
     assert_eq!(open(&plain, "/media/anything", [10, 0, 0, 1]).await.0, 404);
 }
