@@ -27,5 +27,11 @@ pub const DASHBOARD_URL: &str = "https://app.currents.dev";
 
 /// The dashboard page of a run.
 pub fn run_url(run_id: &RunId) -> String {
-    format!("{DASHBOARD_URL}/run/{run_id}")
+    dashboard_url(&["run", run_id.as_str()])
+}
+
+/// A dashboard page: the segments percent-encoded, so that no id can change the path.
+pub fn dashboard_url(segments: &[&str]) -> String {
+    let base = url::Url::parse(DASHBOARD_URL).expect("the dashboard URL is valid");
+    crate::http::endpoint(&base, segments).to_string()
 }

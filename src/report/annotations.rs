@@ -141,12 +141,14 @@ fn annotation(
     let clean = |text: &str, max: usize| truncate_bytes(&restrict_unicode(text), max).to_owned();
     // GitHub counts lines from 1; a line of 0 fails the whole request.
     let line = line.max(1);
+    // A title is one line and a path is a path: control characters have no place in either.
+    let one_line = |text: &str| text.replace(char::is_control, " ");
     Annotation {
-        path: restrict_unicode(&path),
+        path: restrict_unicode(&path.replace(char::is_control, "")),
         start_line: line,
         end_line: line,
         annotation_level: level,
-        title: truncate_chars(&restrict_unicode(title), MAX_TITLE_CHARS),
+        title: truncate_chars(&restrict_unicode(&one_line(title)), MAX_TITLE_CHARS),
         message: clean(
             if message.trim().is_empty() {
                 "Test failed"

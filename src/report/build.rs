@@ -12,7 +12,7 @@ use crate::currents::models::{
     Attempt, Instance, InstanceId, InstanceResults, Platform, Run, Spec, Test, TestCounts,
     TestError, TestState,
 };
-use crate::currents::run_url;
+use crate::currents::{dashboard_url, run_url};
 
 /// Builds the report of `run`. `instances` holds the fetched details of the specs that have
 /// failures or flaky tests; `unavailable` says why a spec's details are missing (a failed
@@ -40,7 +40,12 @@ pub fn build(
             }
             continue;
         }
-        let spec_url = format!("{run_url}/i/{}", spec.instance_id);
+        let spec_url = dashboard_url(&[
+            "run",
+            run.run_id.as_str(),
+            "i",
+            spec.instance_id.as_str(),
+        ]);
         let results = instances
             .get(&spec.instance_id)
             .and_then(|i| i.results.as_ref());
@@ -219,7 +224,10 @@ fn test_report(
         spec: spec.spec.clone(),
         group_id: spec.group_id.clone(),
         title: test.title.clone(),
-        test_url: format!("{spec_url}/test/{}", test.test_id),
+        test_url: url::Url::parse(spec_url).map_or_else(
+            |_| spec_url.to_owned(),
+            |base| crate::http::endpoint(&base, &["test", &test.test_id]).to_string(),
+        ),
         attempt: index + 1,
         attempts: test.attempts.len().max(1),
         error: error_report,

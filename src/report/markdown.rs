@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use super::text::{code_block, escape_markdown, truncate_bytes, truncate_markdown};
+use super::text::{
+    code_block, code_span, escape_markdown, link, truncate_bytes, truncate_markdown,
+};
 use super::{Conclusion, Novelty, Report, SpecProblem, TestReport};
 
 /// GitHub's limit for a check run's `output.summary` and `output.text`, enforced in UTF-8
@@ -53,7 +55,8 @@ pub fn in_progress_output(run: &crate::currents::Run) -> CheckOutput {
     CheckOutput {
         title: format!("Running: {done} of {all} specs complete"),
         summary: format!(
-            "The Currents run is in progress: {done} of {all} specs complete.\n\n[Follow it on the Currents dashboard]({url})"
+            "The Currents run is in progress: {done} of {all} specs complete.\n\n{}",
+            link("Follow it on the Currents dashboard", &url)
         ),
         text: None,
     }
@@ -72,111 +75,6 @@ pub fn gone_output(run_id: &crate::currents::RunId) -> CheckOutput {
     }
 }
 
-/// Failures a pull request comment shows; the check has the rest.
-const MAX_COMMENT_FAILURES: usize = 20;
-/// The most of one error a comment shows: its first line or two.
-const MAX_COMMENT_ERROR_CHARS: usize = 300;
-/// GitHub's limit for a comment (65,536 characters), in bytes, which is never more.
-const MAX_COMMENT_BYTES: usize = 65_536;
-
-/// The sticky pull request comment: `marker` (an HTML comment that finds it again) first, then
-/// the headline, the comparison, up to 20 failures (new ones first) with their error heads, the
-/// fixed tests' count, and links to the check run and the Currents run.
-pub fn pr_comment(report: &Report, marker: &str, check_url: Option<&str>) -> String {
-    let mut out = format!("{marker}\n");
-    let _ = write!(
-        out,
-        "### {} Currents: {}\n\n",
-        icon(report.conclusion),
-        title(report)
-    );
-    let mut links = vec![format!(
-        "[Run {} on Currents]({})",
-        escape_markdown(&report.run_id),
-        report.run_url
-    )];
-    if let Some(url) = check_url {
-        links.insert(0, format!("[The check run]({url})"));
-    }
-    if let Some(sha) = report.commit_sha.as_deref().filter(|s| !s.is_empty()) {
-        links.push(format!(
-            "commit {}",
-            escape_markdown(truncate_bytes(sha, 7))
-        ));
-    }
-    out.push_str(&links.join(" · "));
-    out.push_str("\n\n");
-    if let Some(comparison) = &report.comparison {
-        let branch = escape_markdown(&comparison.branch);
-        match &comparison.base {
-            Some(base) => {
-                let new = report.new_failures().unwrap_or(0);
-                let _ = write!(
-                    out,
-                    "Against [`{branch}`]({}): **{new} new**, {} also failing there, {} fixed.\n\n",
-                    base.run_url,
-                    report.failures.len() - new,
-                    base.fixed.len()
-                );
-            }
-            None => {
-                let _ = write!(out, "No completed run of `{branch}` to compare with.\n\n");
-            }
-        }
-    }
-    if report.failures.is_empty() && report.spec_problems.is_empty() {
-        out.push_str(if report.totals.failed == 0 {
-            "No test failed.\n"
-        } else {
-            "The failed tests have no detail; see the check run.\n"
-        });
-    }
-    for test in report.failures.iter().take(MAX_COMMENT_FAILURES) {
-        let mark = match report.novelty(test) {
-            Some(Novelty::New) => "🆕 ",
-            _ => "",
-        };
-        let error = test
-            .error
-            .as_ref()
-            .map(|e| {
-                let head: String = e
-                    .message
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let head: String = head.chars().take(MAX_COMMENT_ERROR_CHARS).collect();
-                let head = head.replace('`', "'").replace(char::is_control, " ");
-                format!(": `{head}`")
-            })
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "- {mark}**{} › {}**{error} · [Currents]({})",
-            escape_markdown(&test.spec),
-            escape_markdown(&test.title_path()),
-            test.test_url
-        );
-    }
-    if report.failures.len() > MAX_COMMENT_FAILURES {
-        let _ = writeln!(
-            out,
-            "- _and {} more in the check run_",
-            report.failures.len() - MAX_COMMENT_FAILURES
-        );
-    }
-    for problem in report.spec_problems.iter().take(5) {
-        out.push_str(&spec_problem_line(problem));
-    }
-    let note = format!(
-        "_Comment cut to fit GitHub's limit; see [the run on Currents]({})._",
-        report.run_url
-    );
-    truncate_markdown(&out, MAX_COMMENT_BYTES - 1, &note)
-}
-
 /// The job summary: a heading, then the same body with the room of a step summary.
 pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
     let mut heading = format!(
@@ -185,7 +83,7 @@ pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
         title(report)
     );
     if let Some(url) = check_url {
-        let _ = writeln!(heading, "[View the check run]({url})\n");
+        let _ = writeln!(heading, "{}\n", link("View the check run", url));
     }
     let (body, _) = render_body(report, MAX_JOB_SUMMARY_BYTES - heading.len());
     heading + &body
@@ -195,18 +93,26 @@ pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
 /// the headline, with Currents' link, and where to find the rest.
 pub fn pointer_summary(report: &Report, job_check_url: &str) -> String {
     format!(
-        "**{} {}** · [Run {} on Currents]({})\n\nThe full report, with its annotations, is in [the job's check run]({job_check_url}).\n",
+        "**{} {}** · {}\n\nThe full report, with its annotations, is in {}.\n",
         icon(report.conclusion),
         title(report),
-        escape_markdown(&report.run_id),
-        report.run_url
+        run_link(report),
+        link("the job's check run", job_check_url)
     )
 }
 
 /// The most fixed tests listed.
 const MAX_FIXED_LISTED: usize = 50;
 
-fn title(report: &Report) -> String {
+/// `[Run {id} on Currents](run URL)`.
+pub(super) fn run_link(report: &Report) -> String {
+    link(
+        &format!("Run {} on Currents", escape_markdown(&report.run_id)),
+        &report.run_url,
+    )
+}
+
+pub(super) fn title(report: &Report) -> String {
     let headline = report.totals.headline_with_new(report.new_failures());
     match report.conclusion {
         Conclusion::Cancelled => format!("Cancelled: {headline}"),
@@ -215,7 +121,7 @@ fn title(report: &Report) -> String {
     }
 }
 
-fn icon(conclusion: Conclusion) -> &'static str {
+pub(super) fn icon(conclusion: Conclusion) -> &'static str {
     match conclusion {
         Conclusion::Success => "✅",
         Conclusion::Failure => "❌",
@@ -248,27 +154,26 @@ fn render_body(report: &Report, limit: usize) -> (String, usize) {
         if omitted > 0 {
             let _ = write!(
                 out,
-                "_{omitted} more failed test{} not shown here: see the full list below the summary, or [the run on Currents]({})._\n\n",
+                "_{omitted} more failed test{} not shown here: see the full list below the summary, or {}._\n\n",
                 if omitted == 1 { " is" } else { "s are" },
-                report.run_url
+                link("the run on Currents", &report.run_url)
             );
         }
     }
     out.push_str(&tail);
     let note = format!(
-        "_Report cut to fit GitHub's limit; see [the run on Currents]({})._",
-        report.run_url
+        "_Report cut to fit GitHub's limit; see {}._",
+        link("the run on Currents", &report.run_url)
     );
     (truncate_markdown(&out, limit, &note), shown)
 }
 
 fn head(report: &Report) -> String {
     let mut out = format!(
-        "**{} {}** · [Run {} on Currents]({})\n\n",
+        "**{} {}** · {}\n\n",
         icon(report.conclusion),
         title(report),
-        escape_markdown(&report.run_id),
-        report.run_url
+        run_link(report)
     );
     let mut facts: Vec<String> = Vec::new();
     if let Some(framework) = &report.framework {
@@ -292,15 +197,14 @@ fn head(report: &Report) -> String {
         out.push_str("\n\n");
     }
     if let Some(comparison) = &report.comparison {
-        let branch = escape_markdown(&comparison.branch);
+        let branch = code_span(&comparison.branch);
         match &comparison.base {
             Some(base) => {
                 let new = report.new_failures().unwrap_or(0);
                 let _ = write!(
                     out,
-                    "Compared with [run {}]({}) of `{branch}`: **{new} new**, {} also failing on `{branch}`, {} fixed.\n\n",
-                    escape_markdown(&base.run_id),
-                    base.run_url,
+                    "Compared with {} of {branch}: **{new} new**, {} also failing on {branch}, {} fixed.\n\n",
+                    link(&format!("run {}", escape_markdown(&base.run_id)), &base.run_url),
                     report.failures.len() - new,
                     base.fixed.len()
                 );
@@ -308,7 +212,7 @@ fn head(report: &Report) -> String {
             None => {
                 let _ = write!(
                     out,
-                    "No completed Currents run of `{branch}` to compare with.\n\n"
+                    "No completed Currents run of {branch} to compare with.\n\n"
                 );
             }
         }
@@ -321,10 +225,10 @@ fn head(report: &Report) -> String {
 
 /// `🆕 New` or `Also failing on main`, for a failure when there was a comparison.
 fn novelty_label(report: &Report, test: &TestReport) -> Option<String> {
-    let branch = escape_markdown(&report.comparison.as_ref()?.branch);
+    let branch = code_span(&report.comparison.as_ref()?.branch);
     Some(match report.novelty(test)? {
-        Novelty::New => format!("🆕 **New**: not failing on `{branch}`"),
-        Novelty::AlsoOnBase => format!("Also failing on `{branch}`"),
+        Novelty::New => format!("🆕 **New**: not failing on {branch}"),
+        Novelty::AlsoOnBase => format!("Also failing on {branch}"),
     })
 }
 
@@ -356,24 +260,24 @@ fn failure_block(test: &TestReport, novelty: Option<String>) -> String {
 }
 
 fn links_line(test: &TestReport, with_attempt: bool) -> String {
-    let mut parts = vec![format!("[Open in Currents]({})", test.test_url)];
+    let mut parts = vec![link("Open in Currents", &test.test_url)];
     if with_attempt && test.attempts > 1 {
         parts.push(format!("attempt {} of {}", test.attempt, test.attempts));
     }
     parts.extend(
         test.media
             .iter()
-            .map(|m| format!("[{}]({})", escape_markdown(&m.label), m.url)),
+            .map(|m| link(&escape_markdown(&m.label), &m.url)),
     );
     parts.join(" · ")
 }
 
-fn spec_problem_line(problem: &SpecProblem) -> String {
+pub(super) fn spec_problem_line(problem: &SpecProblem) -> String {
     format!(
-        "- **{}**: {} · [Open in Currents]({})\n",
+        "- **{}**: {} · {}\n",
         escape_markdown(&problem.spec),
         escape_markdown(truncate_bytes(&problem.message, 1_000)),
-        problem.spec_url
+        link("Open in Currents", &problem.spec_url)
     )
 }
 
@@ -383,28 +287,27 @@ fn tail(report: &Report) -> String {
     if let Some(comparison) = &report.comparison
         && let Some(base) = comparison.base.as_ref().filter(|b| !b.fixed.is_empty())
     {
+        let branch = code_span(&comparison.branch);
         let _ = write!(
             out,
-            "### ✅ Fixed ({}): failing on `{}`, passing here\n\n",
+            "### ✅ Fixed ({}): failing on {branch}, passing here\n\n",
             base.fixed.len(),
-            escape_markdown(&comparison.branch)
         );
         for test in base.fixed.iter().take(MAX_FIXED_LISTED) {
             let _ = writeln!(
                 out,
-                "- {} › {} · [on `{}`]({})",
+                "- {} › {} · {}",
                 escape_markdown(&test.spec),
                 escape_markdown(&test.title_path),
-                escape_markdown(&comparison.branch),
-                test.test_url
+                link(&format!("on {branch}"), &test.test_url)
             );
         }
         if base.fixed.len() > MAX_FIXED_LISTED {
             let _ = writeln!(
                 out,
-                "- _and {} more, see [the base run]({})_",
+                "- _and {} more, see {}_",
                 base.fixed.len() - MAX_FIXED_LISTED,
-                base.run_url
+                link("the base run", &base.run_url)
             );
         }
         out.push('\n');
@@ -434,9 +337,9 @@ fn tail(report: &Report) -> String {
             if out.len() - start + line.len() > MAX_FLAKY_BYTES {
                 let _ = writeln!(
                     out,
-                    "- _and {} more, see [the run on Currents]({})_",
+                    "- _and {} more, see {}_",
                     report.flaky.len() - n,
-                    report.run_url
+                    link("the run on Currents", &report.run_url)
                 );
                 break;
             }
@@ -489,17 +392,17 @@ fn all_failures(report: &Report, limit: usize) -> String {
             _ => "",
         };
         let line = format!(
-            "- {mark}{} › {} · [Open in Currents]({})\n",
+            "- {mark}{} › {} · {}\n",
             escape_markdown(&test.spec),
             escape_markdown(&test.title_path()),
-            test.test_url
+            link("Open in Currents", &test.test_url)
         );
         if out.len() + line.len() + 200 > limit {
             let _ = writeln!(
                 out,
-                "\n_{} more failed tests are not listed: see [the run on Currents]({})._",
+                "\n_{} more failed tests are not listed: see {}._",
                 report.failures.len() - n,
-                report.run_url
+                link("the run on Currents", &report.run_url)
             );
             break;
         }

@@ -6,6 +6,7 @@
 
 mod annotations;
 mod build;
+mod comment;
 mod compare;
 mod markdown;
 pub mod text;
@@ -15,9 +16,10 @@ use std::time::SystemTime;
 pub use annotations::{Annotation, AnnotationLevel, annotations};
 pub use build::{build, test_media};
 pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
+pub use comment::pr_comment;
 pub use markdown::{
     CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, gone_output,
-    in_progress_output, job_summary, pointer_summary, pr_comment,
+    in_progress_output, job_summary, pointer_summary,
 };
 
 use crate::currents::models::{CompletionState, RunStatus};

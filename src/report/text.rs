@@ -46,20 +46,91 @@ pub fn restrict_unicode(text: &str) -> String {
     out
 }
 
-/// Escapes Markdown punctuation so that a test title or spec path renders as written.
+/// Between a character that would start something and what follows, so that it cannot.
+const JOINER: char = '\u{200D}';
+
+/// Untrusted text as inline Markdown that renders as written and stays inside its element:
+/// punctuation is escaped (no emphasis, link, image, HTML, table cell or code), line breaks
+/// become spaces (no new block), `$` cannot open math, and a zero-width joiner keeps `@name`
+/// from mentioning, `#123` from linking an issue and `https://…` or `www.…` from becoming a
+/// link. Control characters are dropped.
 pub fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~' | '!' | '&' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '!' | '&' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
-            '\n' | '\r' => out.push(' '),
+            '#' => {
+                out.push_str("\\#");
+                if chars.peek().is_some_and(char::is_ascii_alphanumeric) {
+                    out.push(JOINER);
+                }
+            }
+            '@' => {
+                out.push('@');
+                out.push(JOINER);
+            }
+            ':' if chars.peek() == Some(&'/') => {
+                out.push(':');
+                out.push(JOINER);
+            }
+            '.' if out.to_ascii_lowercase().ends_with("www") => {
+                out.push(JOINER);
+                out.push('.');
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
             _ => out.push(c),
         }
     }
     out
+}
+
+/// Untrusted text as an inline code span: a fence longer than any backtick run inside, spaces
+/// for line breaks, nothing interpreted.
+pub fn code_span(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') || text.trim().is_empty() {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// A link target from untrusted input: parsed, `http` or `https` only, re-serialised (which
+/// percent-encodes spaces, quotes and angle brackets) with parentheses encoded too, so that no
+/// target can close its link early (a destination ends only at a space or an unbalanced `)`).
+/// Nothing else is re-encoded: signed media URLs must keep their query as signed. `None` for
+/// anything else.
+pub fn safe_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return None;
+    }
+    Some(
+        parsed
+            .as_str()
+            .replace('(', "%28")
+            .replace(')', "%29"),
+    )
+}
+
+/// `[text](url)` with `text` already Markdown (escaped where untrusted); just `text` when the
+/// URL is not one a link may point to.
+pub fn link(text: &str, url: &str) -> String {
+    match safe_url(url) {
+        Some(url) => format!("[{text}]({url})"),
+        None => text.to_owned(),
+    }
 }
 
 /// `content` in a fenced code block whose fence is longer than any backtick run inside, so
@@ -184,5 +255,35 @@ mod tests {
             escape_markdown("a|b *c* [d](e) <x>"),
             "a\\|b \\*c\\* \\[d\\](e) \\<x\\>"
         );
+        assert_eq!(escape_markdown("@octocat"), "@\u{200D}octocat");
+        assert_eq!(escape_markdown("costs $5 $x$"), "costs \\$5 \\$x\\$");
+        assert_eq!(escape_markdown("fixes #12"), "fixes \\#\u{200D}12");
+        assert_eq!(escape_markdown("see https://x.y"), "see https:\u{200D}//x.y");
+        assert_eq!(escape_markdown("WWW.x.y"), "WWW\u{200D}.x.y");
+        assert_eq!(escape_markdown("a\nb\u{7}c"), "a bc");
+    }
+
+    #[test]
+    fn code_spans_hold_any_text() {
+        assert_eq!(code_span("main"), "`main`");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x`"), "`` `x` ``");
+        assert_eq!(code_span("a\nb"), "`a b`");
+    }
+
+    #[test]
+    fn links_take_only_http_urls_and_cannot_be_closed_early() {
+        assert_eq!(
+            link("t", "https://app.currents.dev/run/1"),
+            "[t](https://app.currents.dev/run/1)"
+        );
+        assert_eq!(
+            link("t", "https://x.example/a) ![p](https://evil/p.png"),
+            "[t](https://x.example/a%29%20![p]%28https://evil/p.png)"
+        );
+        assert_eq!(link("t", "javascript:alert(1)"), "t");
+        assert_eq!(link("t", "data:text/html,x"), "t");
+        assert_eq!(link("t", "not a url"), "t");
+        assert_eq!(link("t", "https://x.example/a b\"<>"), "[t](https://x.example/a%20b%22%3C%3E)");
     }
 }

@@ -16,6 +16,7 @@ mod fixtures;
 mod fuzz;
 mod hardening;
 mod install;
+mod markdown_safety;
 mod media;
 mod placement;
 mod relay;
