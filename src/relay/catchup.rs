@@ -115,7 +115,9 @@ async fn collect_and_redeliver(
         asked.insert(delivery.guid.clone());
         // Stored already, or asked for by an earlier sweep (the relay may have refused what
         // came back): GitHub is asked once per delivery.
-        if store.has_delivery(&delivery.guid).await? || !store.ask_redelivery(&delivery.guid).await? {
+        if store.has_delivery(&delivery.guid).await?
+            || !store.ask_redelivery(&delivery.guid).await?
+        {
             continue;
         }
         match app.redeliver(delivery.id).await {

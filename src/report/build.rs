@@ -40,12 +40,7 @@ pub fn build(
             }
             continue;
         }
-        let spec_url = dashboard_url(&[
-            "run",
-            run.run_id.as_str(),
-            "i",
-            spec.instance_id.as_str(),
-        ]);
+        let spec_url = dashboard_url(&["run", run.run_id.as_str(), "i", spec.instance_id.as_str()]);
         let results = instances
             .get(&spec.instance_id)
             .and_then(|i| i.results.as_ref());

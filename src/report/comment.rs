@@ -105,4 +105,3 @@ pub fn pr_comment(report: &Report, marker: &str, check_url: Option<&str>) -> Str
     );
     truncate_markdown(&out, MAX_COMMENT_BYTES - 1, &note)
 }
-

@@ -204,7 +204,10 @@ fn head(report: &Report) -> String {
                 let _ = write!(
                     out,
                     "Compared with {} of {branch}: **{new} new**, {} also failing on {branch}, {} fixed.\n\n",
-                    link(&format!("run {}", escape_markdown(&base.run_id)), &base.run_url),
+                    link(
+                        &format!("run {}", escape_markdown(&base.run_id)),
+                        &base.run_url
+                    ),
                     report.failures.len() - new,
                     base.fixed.len()
                 );

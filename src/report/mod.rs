@@ -15,8 +15,8 @@ use std::time::SystemTime;
 
 pub use annotations::{Annotation, AnnotationLevel, annotations};
 pub use build::{build, test_media};
-pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
 pub use comment::pr_comment;
+pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
 pub use markdown::{
     CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, gone_output,
     in_progress_output, job_summary, pointer_summary,

@@ -116,12 +116,7 @@ pub fn safe_url(url: &str) -> Option<String> {
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
         return None;
     }
-    Some(
-        parsed
-            .as_str()
-            .replace('(', "%28")
-            .replace(')', "%29"),
-    )
+    Some(parsed.as_str().replace('(', "%28").replace(')', "%29"))
 }
 
 /// `[text](url)` with `text` already Markdown (escaped where untrusted); just `text` when the
@@ -258,7 +253,10 @@ mod tests {
         assert_eq!(escape_markdown("@octocat"), "@\u{200D}octocat");
         assert_eq!(escape_markdown("costs $5 $x$"), "costs \\$5 \\$x\\$");
         assert_eq!(escape_markdown("fixes #12"), "fixes \\#\u{200D}12");
-        assert_eq!(escape_markdown("see https://x.y"), "see https:\u{200D}//x.y");
+        assert_eq!(
+            escape_markdown("see https://x.y"),
+            "see https:\u{200D}//x.y"
+        );
         assert_eq!(escape_markdown("WWW.x.y"), "WWW\u{200D}.x.y");
         assert_eq!(escape_markdown("a\nb\u{7}c"), "a bc");
     }
@@ -284,6 +282,9 @@ mod tests {
         assert_eq!(link("t", "javascript:alert(1)"), "t");
         assert_eq!(link("t", "data:text/html,x"), "t");
         assert_eq!(link("t", "not a url"), "t");
-        assert_eq!(link("t", "https://x.example/a b\"<>"), "[t](https://x.example/a%20b%22%3C%3E)");
+        assert_eq!(
+            link("t", "https://x.example/a b\"<>"),
+            "[t](https://x.example/a%20b%22%3C%3E)"
+        );
     }
 }

@@ -10,6 +10,7 @@ mod support;
 
 mod action;
 mod app;
+mod app_trust;
 mod cancel;
 mod conformance;
 mod fixtures;

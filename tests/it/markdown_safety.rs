@@ -68,9 +68,26 @@ const HOSTILE_URLS: &[&str] = &[
 
 /// String fields holding text or ids from Currents (enum-like fields keep their values).
 const TEXT_KEYS: &[&str] = &[
-    "spec", "title", "message", "stack", "frame", "name", "filename", "branch", "version",
-    "groupId", "testId", "instanceId", "runId", "exception", "displayError", "osName",
-    "osVersion", "browserName", "browserVersion", "sha",
+    "spec",
+    "title",
+    "message",
+    "stack",
+    "frame",
+    "name",
+    "filename",
+    "branch",
+    "version",
+    "groupId",
+    "testId",
+    "instanceId",
+    "runId",
+    "exception",
+    "displayError",
+    "osName",
+    "osVersion",
+    "browserName",
+    "browserVersion",
+    "sha",
 ];
 const URL_KEYS: &[&str] = &["screenshotURL", "videoUrl", "traceURL", "readUrl"];
 
@@ -94,9 +111,7 @@ fn poison(value: &mut Value, key: &str, text: &dyn Fn(&str) -> String, url: &str
 fn report_of(text: &dyn Fn(&str) -> String, url: &str, branch: &str) -> Report {
     let (mut run, mut instances) = example_run();
     poison(&mut run, "", text, url);
-    instances
-        .iter_mut()
-        .for_each(|i| poison(i, "", text, url));
+    instances.iter_mut().for_each(|i| poison(i, "", text, url));
     let run: Run = serde_json::from_value(run["data"].clone()).unwrap();
     let instances: HashMap<InstanceId, Instance> = instances
         .into_iter()
@@ -152,8 +167,8 @@ fn visit<'a>(node: &'a AstNode<'a>, shape: &mut Shape) {
     match value {
         NodeValue::Link(link) => {
             shape.links += 1;
-            let ok = url::Url::parse(&link.url)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            let ok =
+                url::Url::parse(&link.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !ok {
                 shape.bad_urls.push(link.url.clone());
             }
@@ -181,7 +196,11 @@ fn block_name(value: &NodeValue) -> String {
         NodeValue::Heading(h) => format!("h{}", h.level),
         other => {
             let debug = format!("{other:?}");
-            debug.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
+            debug
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_owned()
         }
     }
 }
@@ -203,7 +222,10 @@ fn renderings(report: &Report) -> Vec<(&'static str, String)> {
         ("check summary", output.summary),
         ("check text", output.text.unwrap_or_default()),
         ("job summary", report::job_summary(report, Some(check_url))),
-        ("comment", report::pr_comment(report, &marker, Some(check_url))),
+        (
+            "comment",
+            report::pr_comment(report, &marker, Some(check_url)),
+        ),
         ("pointer", report::pointer_summary(report, check_url)),
     ]
 }
@@ -213,19 +235,41 @@ fn assert_contained(hostile: &str, url: &str) {
     let benign = |s: &str| format!("{s}x");
     let bad = report_of(&poisoned, url, &format!("main{hostile}"));
     let good = report_of(&benign, "https://fs.currents.dev/o/a.png", "main");
-    for ((name, hostile_md), (_, benign_md)) in renderings(&bad).into_iter().zip(renderings(&good)) {
+    for ((name, hostile_md), (_, benign_md)) in renderings(&bad).into_iter().zip(renderings(&good))
+    {
         let (bad, good) = (shape(&hostile_md), shape(&benign_md));
         let context = || format!("{name} with {hostile:?} and {url:?}:\n{hostile_md}");
         assert_eq!(bad.blocks, good.blocks, "a new block: {}", context());
         assert!(bad.links <= good.links, "a link of its own: {}", context());
-        assert_eq!((bad.images, bad.math, bad.footnotes), (0, 0, 0), "{}", context());
+        assert_eq!(
+            (bad.images, bad.math, bad.footnotes),
+            (0, 0, 0),
+            "{}",
+            context()
+        );
         assert!(bad.bad_urls.is_empty(), "{:?}: {}", bad.bad_urls, context());
-        assert!(bad.html.iter().all(|h| ours(h)), "{:?}: {}", bad.html, context());
-        assert!(bad.references.is_empty(), "{:?}: {}", bad.references, context());
+        assert!(
+            bad.html.iter().all(|h| ours(h)),
+            "{:?}: {}",
+            bad.html,
+            context()
+        );
+        assert!(
+            bad.references.is_empty(),
+            "{:?}: {}",
+            bad.references,
+            context()
+        );
     }
     for annotation in report::annotations(&bad, "") {
-        assert!(!annotation.title.chars().any(char::is_control), "{annotation:?}");
-        assert!(!annotation.path.chars().any(char::is_control), "{annotation:?}");
+        assert!(
+            !annotation.title.chars().any(char::is_control),
+            "{annotation:?}"
+        );
+        assert!(
+            !annotation.path.chars().any(char::is_control),
+            "{annotation:?}"
+        );
     }
 }
 
@@ -242,8 +286,13 @@ fn hostile_text() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         prop::sample::select(HOSTILE).prop_map(str::to_owned),
         "[ -~]{0,12}",
-        prop::sample::select(&['@', '#', '$', '`', '<', '>', '[', ']', '(', ')', '!', '|', '\n', '*', '_', '\\', ':', '/', '.'][..])
-            .prop_map(String::from),
+        prop::sample::select(
+            &[
+                '@', '#', '$', '`', '<', '>', '[', ']', '(', ')', '!', '|', '\n', '*', '_', '\\',
+                ':', '/', '.'
+            ][..]
+        )
+        .prop_map(String::from),
     ];
     prop::collection::vec(piece, 1..6).prop_map(|pieces| pieces.concat())
 }

@@ -168,10 +168,19 @@ async fn the_media_route_is_rate_limited_per_client_and_off_without_a_secret() {
     // Behind the trusted proxy, each client it names has its own budget; anyone else's
     // X-Forwarded-For is not believed.
     for _ in 0..60 {
-        assert_eq!(open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.1").await, 302);
+        assert_eq!(
+            open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.1").await,
+            302
+        );
     }
-    assert_eq!(open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.1").await, 429);
-    assert_eq!(open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.2").await, 302);
+    assert_eq!(
+        open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.1").await,
+        429
+    );
+    assert_eq!(
+        open_forwarded(&state, &link, [10, 0, 0, 100], "198.51.100.2").await,
+        302
+    );
     assert_eq!(
         open_forwarded(&state, &link, [10, 0, 0, 2], "198.51.100.9").await,
         429,
@@ -181,10 +190,14 @@ async fn the_media_route_is_rate_limited_per_client_and_off_without_a_secret() {
     // a second or two; the two that spent theirs are remembered.
     let route = state.media.clone().unwrap();
     assert_eq!(route.clients_tracked(), 4);
-    wait_until("the limiter to forget refilled clients", Duration::from_secs(30), || async {
-        route.prune();
-        route.clients_tracked() == 2
-    })
+    wait_until(
+        "the limiter to forget refilled clients",
+        Duration::from_secs(30),
+        || async {
+            route.prune();
+            route.clients_tracked() == 2
+        },
+    )
     .await;
     let (plain, _dir2) = sqlite_state().await;
     assert_eq!(open(&plain, "/media/anything", [10, 0, 0, 1]).await.0, 404);

@@ -737,6 +737,35 @@ async fn a_racing_second_comment_is_folded_into_the_first() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_marker_comment_by_another_user_is_neither_edited_nor_deleted() {
+    let (run, instances) = example_run();
+    let (currents, github) = fakes(serving(run, &instances)).await;
+    // The marker is public: anyone can write a comment that starts with it.
+    let marker = currents_bridge::github::marker("Currents", "Xk9Pq2");
+    let forged = format!("{marker}\nLooks like the bot, isn't");
+    for (id, forged) in [(10, forged.clone()), (11, forged.clone())] {
+        let mut state = github.state.lock().unwrap();
+        state.comments.push((id, 7, forged));
+        state.authors.insert(id, "mallory".into());
+    }
+    for _ in 0..2 {
+        let mut workflow = Workflow::new(&currents, Some(&github));
+        workflow.set("CURRENTS_COMMENT", "always");
+        let out = workflow.run(&["report"]).await;
+        assert_eq!(out.code, Some(0), "{out:#?}");
+    }
+    let left = comments(&github);
+    assert_eq!(left.len(), 3, "ours beside theirs, once: {left:?}");
+    assert_eq!((left[0].0, left[1].0), (10, 11));
+    assert!(
+        left[0].2 == forged && left[1].2 == forged,
+        "theirs untouched"
+    );
+    assert!(left[2].2.contains("Currents: 2 failed"));
+    assert!(github.rejected().is_empty(), "{:?}", github.rejected());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_pull_requests_write_the_comment_is_a_warning_and_the_step_goes_on() {
     let (run, instances) = example_run();
     let (currents, github) = fakes(serving(run, &instances)).await;

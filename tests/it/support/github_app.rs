@@ -90,6 +90,11 @@ pub struct AppState {
     /// Added after a request has taken effect, before its answer goes out: a caller that dies
     /// in this window never learns that GitHub did what it asked.
     pub answer_latency: Duration,
+    /// How long a PATCH of a check run that carries annotations takes (a slow GitHub).
+    pub annotation_latency: Duration,
+    /// Check-run PATCHes in flight now, and the most ever in flight at once, per check run.
+    pub patches_in_flight: HashMap<u64, usize>,
+    pub most_patches_at_once: usize,
     /// Pull request comments: (id, number, body).
     pub comments: Vec<(u64, u64, String)>,
     /// Comment authors other than the App's bot, by comment id.
@@ -114,6 +119,9 @@ impl Default for AppState {
             rejected: Vec::new(),
             latency: Duration::ZERO,
             answer_latency: Duration::ZERO,
+            annotation_latency: Duration::ZERO,
+            patches_in_flight: HashMap::new(),
+            most_patches_at_once: 0,
             comments: Vec::new(),
             authors: HashMap::new(),
             pulls: HashMap::new(),
@@ -226,7 +234,44 @@ async fn handle(State(state): State<Arc<Mutex<AppState>>>, request: Request) -> 
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    // A check run's PATCH: counted while in flight, and slow when it carries annotations.
+    let patched = (recorded.method == "PATCH")
+        .then(|| recorded.path.rsplit_once("/check-runs/"))
+        .flatten()
+        .and_then(|(_, id)| id.parse::<u64>().ok());
+    if let Some(id) = patched {
+        let slow = {
+            let mut s = state.lock().unwrap();
+            let now = {
+                let count = s.patches_in_flight.entry(id).or_default();
+                *count += 1;
+                *count
+            };
+            s.most_patches_at_once = s.most_patches_at_once.max(now);
+            let annotated = recorded
+                .json()
+                .pointer("/output/annotations")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+            if annotated {
+                s.annotation_latency
+            } else {
+                Duration::ZERO
+            }
+        };
+        if !slow.is_zero() {
+            tokio::time::sleep(slow).await;
+        }
+    }
     let response = respond(&state, recorded);
+    if let Some(id) = patched {
+        *state
+            .lock()
+            .unwrap()
+            .patches_in_flight
+            .entry(id)
+            .or_default() -= 1;
+    }
     if !answer_latency.is_zero() {
         tokio::time::sleep(answer_latency).await;
     }

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub mod action;
+pub mod app_mode;
 pub mod github_app;
 pub mod relay_process;
 
