@@ -5,7 +5,7 @@
 //! `HTTP_PROXY` and `NO_PROXY`), one way to read an answer ([`read`], with a size cap), one
 //! way to describe a failed connection ([`transport_reason`], which never names the URL), and
 //! one shortener for error bodies ([`one_line`]). The clients map what comes back to their own
-//! typed errors; retries are [`crate::retry`]'s.
+//! typed errors with [`crate::api`]'s shared pieces; retries are [`crate::retry`]'s.
 
 use std::time::{Duration, SystemTime};
 
@@ -70,12 +70,11 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// Reading an answer failed.
-#[derive(Debug, thiserror::Error)]
+/// Reading an answer failed: the connection broke, or the answer is over the cap. The
+/// clients map it with [`crate::api::ReadFailure`].
+#[derive(Debug)]
 pub enum ReadError {
-    #[error("{0}")]
-    Transport(String),
-    #[error("the answer is larger than {} MiB", MAX_BODY_BYTES / 1024 / 1024)]
+    Transport(reqwest::Error),
     TooLarge,
 }
 
@@ -95,11 +94,7 @@ pub async fn read(mut response: reqwest::Response) -> Result<Answer, ReadError> 
         return Err(ReadError::TooLarge);
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| ReadError::Transport(transport_reason(e)))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ReadError::TooLarge);
         }
@@ -130,9 +125,13 @@ fn next_link(header: &str) -> Option<String> {
 /// caller names the call, and a URL can carry credentials (`https://user:password@host`) that
 /// must not reach a log, an error or the relay's stored `last_error`.
 pub fn transport_reason(error: reqwest::Error) -> String {
-    let error = error.without_url();
+    transport_reason_of(&error.without_url())
+}
+
+/// [`transport_reason`] of an error whose URL is gone already.
+pub fn transport_reason_of(error: &reqwest::Error) -> String {
     let mut reason = error.to_string();
-    let mut source = std::error::Error::source(&error);
+    let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
         let text = inner.to_string();
         if !reason.contains(&text) {

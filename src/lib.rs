@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod api;
 pub mod ci_build_id;
 pub mod cli;
 pub mod currents;

@@ -21,6 +21,23 @@ impl fmt::Display for LogSafe<'_> {
     }
 }
 
+/// Displays an error with its causes, `what: why: why`, as `anyhow`'s `{:#}` does: the typed
+/// errors keep their causes as sources, and a log line or a stored `last_error` wants them all.
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,6 +47,16 @@ mod tests {
         assert_eq!(
             LogSafe("acme/web\napp\r\u{1b}[31m é").to_string(),
             "acme/web\\napp\\r\\u{1b}[31m é"
+        );
+    }
+
+    #[test]
+    fn chains_show_every_cause() {
+        let error =
+            crate::store::StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(3));
+        assert_eq!(
+            Chain(&error).to_string(),
+            "cannot migrate the database: migration 3 was previously applied but is missing in the resolved migrations"
         );
     }
 }

@@ -597,7 +597,11 @@ fn write_runtime(
 ) -> anyhow::Result<()> {
     let check_url = check.and_then(|c| c.html_url.clone());
     runtime
-        .append_summary(&report::job_summary(report, check_url.as_deref()))
+        .append_summary(&report::job_summary(
+            report,
+            check_url.as_deref(),
+            runtime.summary_room(),
+        ))
         .context("cannot write GITHUB_STEP_SUMMARY")?;
     let t = &report.totals;
     runtime

@@ -39,7 +39,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Exit> {
                 &details.unavailable,
                 SystemTime::now(),
             );
-            show(report::job_summary(&report, None).trim_end());
+            show(
+                report::job_summary(&report, None, crate::github::runtime::MAX_JOB_SUMMARY_BYTES)
+                    .trim_end(),
+            );
             Ok(Exit::Success)
         }
         RunCommand::Cancel(cancel) => super::cancel(*cancel).await,

@@ -195,10 +195,7 @@ impl CurrentsClient {
         }
         let call = "GET /projects/{projectId}/runs";
         let bytes = self.get_bytes(call, url).await?;
-        serde_json::from_slice(&bytes).map_err(|e| CurrentsError::Decode {
-            call: call.to_owned(),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(|e| CurrentsError::decode(call, e))
     }
 
     /// `GET /instances/{instanceId}`.
@@ -313,10 +310,7 @@ impl CurrentsClient {
             ));
         }
         // The reference leaves the envelope unconfirmed: a bare object is read too.
-        from_envelope_or_bare(&answer.body).map_err(|e| CurrentsError::Decode {
-            call: call.to_owned(),
-            reason: e.to_string(),
-        })
+        from_envelope_or_bare(&answer.body).map_err(|e| CurrentsError::decode(call, e))
     }
 
     /// One call through the retry policy, its answer read whole (with the size cap); the
@@ -420,8 +414,5 @@ pub struct Webhook {
 fn decode<T: DeserializeOwned>(call: &str, bytes: &[u8]) -> Result<T, CurrentsError> {
     serde_json::from_slice::<Envelope<T>>(bytes)
         .map(|e| e.data)
-        .map_err(|e| CurrentsError::Decode {
-            call: call.to_owned(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| CurrentsError::decode(call, e))
 }

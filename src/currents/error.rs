@@ -3,6 +3,8 @@
 
 use reqwest::StatusCode;
 
+use crate::api::{ReadFailure, Transport, Unreadable, error_detail, is_transient_status};
+
 /// A Currents call that failed. Callers branch on the variant, never on the text.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -37,17 +39,25 @@ pub enum CurrentsError {
         retry_after: Option<std::time::Duration>,
     },
     /// No answer: DNS, connect, TLS or timeout, after retries.
-    #[error("Currents {call} failed: {reason}; check --api-url (CURRENTS_API_URL) and the network")]
-    Transport { call: String, reason: String },
+    #[error("Currents {call} failed; check --api-url (CURRENTS_API_URL) and the network")]
+    Transport {
+        call: String,
+        #[source]
+        source: Transport,
+    },
     /// An answer that is not the JSON we expect.
-    #[error("Currents {call} sent a body that could not be read: {reason}")]
-    Decode { call: String, reason: String },
+    #[error("Currents {call} sent a body that could not be read")]
+    Decode {
+        call: String,
+        #[source]
+        source: Unreadable,
+    },
 }
 
 impl CurrentsError {
-    /// Builds the error for a non-success answer. `detail` is the `error` text of the body,
-    /// shortened, in parentheses; `hint` (for 401 and 403, starting with "; ") depends on the
-    /// call: a cancel needs a Read & Write key.
+    /// Builds the error for a non-success answer. `detail` is the server's explanation
+    /// ([`error_detail`]); `hint` (for 401 and 403, starting with "; ") depends on the call: a
+    /// cancel needs a Read & Write key.
     pub(crate) fn from_status(
         call: &str,
         status: StatusCode,
@@ -64,7 +74,7 @@ impl CurrentsError {
                 call,
                 status: code,
                 detail,
-                retried: if crate::retry::is_retryable_status(status) {
+                retried: if is_transient_status(code) {
                     " after retries; try again later"
                 } else {
                     ""
@@ -74,26 +84,28 @@ impl CurrentsError {
         }
     }
 
-    /// No answer. The reason keeps reqwest's chain but not the URL, which may carry
-    /// credentials (the key itself travels only in a header).
+    /// No answer.
     pub(crate) fn transport(call: &str, error: reqwest::Error) -> Self {
         Self::Transport {
             call: call.to_owned(),
-            reason: crate::http::transport_reason(error),
+            source: Transport::new(error),
         }
     }
 
     /// The answer could not be read whole.
     pub(crate) fn read(call: &str, error: crate::http::ReadError) -> Self {
-        match error {
-            crate::http::ReadError::Transport(reason) => Self::Transport {
-                call: call.to_owned(),
-                reason,
-            },
-            too_large @ crate::http::ReadError::TooLarge => Self::Decode {
-                call: call.to_owned(),
-                reason: too_large.to_string(),
-            },
+        let call = call.to_owned();
+        match ReadFailure::from(error) {
+            ReadFailure::Transport(source) => Self::Transport { call, source },
+            ReadFailure::Unreadable(source) => Self::Decode { call, source },
+        }
+    }
+
+    /// An answer that is not what the call returns.
+    pub(crate) fn decode(call: &str, source: impl Into<Unreadable>) -> Self {
+        Self::Decode {
+            call: call.to_owned(),
+            source: source.into(),
         }
     }
 
@@ -105,13 +117,12 @@ impl CurrentsError {
         self
     }
 
-    /// Whether another attempt later may succeed: no answer, or 408/425/429/5xx.
+    /// Whether another attempt later may succeed: no answer, or 408/425/429/5xx
+    /// ([`is_transient_status`], the rule GitHub's errors follow too).
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
-            Self::Status { status, .. } => {
-                reqwest::StatusCode::from_u16(*status).is_ok_and(crate::retry::is_retryable_status)
-            }
+            Self::Status { status, .. } => is_transient_status(*status),
             _ => false,
         }
     }
@@ -125,20 +136,6 @@ impl CurrentsError {
             Self::Status { status, .. } => Some(*status),
             Self::Transport { .. } | Self::Decode { .. } => None,
         }
-    }
-}
-
-/// The longest server error text quoted in a message: enough for "Run not found" or a
-/// validation message, short enough to keep errors on one line.
-const MAX_DETAIL_CHARS: usize = 200;
-
-fn error_detail(body: &[u8]) -> String {
-    let parsed: Option<super::models::ApiError> = serde_json::from_slice(body).ok();
-    match parsed.and_then(|e| e.error) {
-        Some(text) if !text.trim().is_empty() => {
-            format!(" ({})", crate::http::one_line(&text, MAX_DETAIL_CHARS))
-        }
-        _ => String::new(),
     }
 }
 

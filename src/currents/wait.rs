@@ -174,12 +174,18 @@ pub async fn fetch_failed_instances<S: RunSource>(
                 fetched.instances.insert(id, instance);
             }
             Err(e @ SourceError::Missing { .. }) => {
-                fetched.unavailable.insert(id, e.to_string());
-            }
-            Err(e) if e.degrades() => {
                 fetched
                     .unavailable
-                    .insert(id, format!("its details could not be fetched ({e})"));
+                    .insert(id, crate::log_safe::Chain(&e).to_string());
+            }
+            Err(e) if e.degrades() => {
+                fetched.unavailable.insert(
+                    id,
+                    format!(
+                        "its details could not be fetched ({})",
+                        crate::log_safe::Chain(&e)
+                    ),
+                );
             }
             Err(e) => return Err(e),
         }

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::checks::{GithubClient, GithubConfig, GithubError, Repository};
+use super::client::{GithubClient, GithubConfig, GithubError, Permission, Repository};
 use crate::http::Http;
 use crate::retry::{Idempotency, RetryPolicy};
 
@@ -72,12 +72,10 @@ pub enum AppError {
     #[error("the GitHub App is not installed on {0}")]
     NotInstalled(String),
     /// The key does not parse. The text names the problem, never the key.
-    #[error(
-        "the GitHub App private key (GITHUB_APP_PRIVATE_KEY) is not a PEM RSA private key: {0}"
-    )]
-    Key(String),
-    #[error("cannot sign the GitHub App's JWT: {0}")]
-    Sign(String),
+    #[error("the GitHub App private key (GITHUB_APP_PRIVATE_KEY) is not a PEM RSA private key")]
+    Key(#[source] KeyProblem),
+    #[error("cannot sign the GitHub App's JWT")]
+    Sign(#[source] KeyProblem),
     #[error(transparent)]
     Github(#[from] GithubError),
 }
@@ -92,10 +90,10 @@ impl AppError {
     pub fn into_github(self) -> GithubError {
         match self {
             Self::Github(e) => e,
-            other => GithubError::Decode {
-                call: "the GitHub App's credentials".into(),
-                reason: other.to_string(),
-            },
+            _ => GithubError::decode(
+                "the GitHub App's JWT",
+                crate::api::Unreadable::Other("the App's key cannot sign"),
+            ),
         }
     }
 }
@@ -163,7 +161,7 @@ impl GithubApp {
         http: &Http,
     ) -> Result<Self, AppError> {
         let key = EncodingKey::from_rsa_pem(credentials.private_key.expose_secret().as_bytes())
-            .map_err(|e| AppError::Key(key_problem(&e)))?;
+            .map_err(|e| AppError::Key(KeyProblem::of(&e)))?;
         let client = GithubClient::new(
             GithubConfig {
                 api_url,
@@ -206,7 +204,7 @@ impl GithubApp {
         };
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
             .map(SecretString::from)
-            .map_err(|e| AppError::Sign(key_problem(&e)))
+            .map_err(|e| AppError::Sign(KeyProblem::of(&e)))
     }
 
     fn as_app(&self) -> Result<GithubClient, AppError> {
@@ -232,6 +230,7 @@ impl GithubApp {
                 url,
                 None::<&()>,
                 Idempotency::Idempotent,
+                Permission::None,
             )
             .await;
         match found {
@@ -269,6 +268,7 @@ impl GithubApp {
                 None::<&()>,
                 // A token request creates nothing that a repeat would duplicate.
                 Idempotency::Idempotent,
+                Permission::None,
             )
             .await?;
         let expires = humantime::parse_rfc3339_weak(issued.expires_at.trim_end_matches('Z'))
@@ -297,7 +297,7 @@ impl GithubApp {
         }
         let app = self.as_app()?;
         let url = app.url(&["app"]);
-        let (found, _): (App, _) = app.get("GET /app", url).await?;
+        let (found, _): (App, _) = app.get("GET /app", url, Permission::None).await?;
         let login = format!("{}[bot]", found.slug);
         self.lock().bot_login = Some(login.clone());
         Ok(login)
@@ -322,10 +322,10 @@ impl GithubApp {
         let app = self.as_app()?;
         let url = match page {
             Some(next) => app.next_page(Some(next.to_owned())).ok_or_else(|| {
-                AppError::Github(GithubError::Decode {
-                    call: "GET /app/hook/deliveries".into(),
-                    reason: "the next page's link is not on the API's host".into(),
-                })
+                AppError::Github(GithubError::decode(
+                    "GET /app/hook/deliveries",
+                    crate::api::Unreadable::Other("the next page's link is not on the API's host"),
+                ))
             })?,
             None => {
                 let mut url = app.url(&["app", "hook", "deliveries"]);
@@ -340,6 +340,7 @@ impl GithubApp {
                 url,
                 None::<&()>,
                 Idempotency::Idempotent,
+                Permission::None,
             )
             .await?)
     }
@@ -355,6 +356,7 @@ impl GithubApp {
                 url,
                 None::<&()>,
                 Idempotency::NotIdempotent,
+                Permission::None,
             )
             .await?;
         Ok(())
@@ -368,8 +370,18 @@ impl GithubApp {
     }
 }
 
-/// jsonwebtoken's error, by kind only: its messages never quote the key, but this keeps it so
-/// whatever a later version prints.
+/// What is wrong with the App's key: jsonwebtoken's error by kind only. Its messages never
+/// quote the key, but this keeps it so whatever a later version prints.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyProblem(String);
+
+impl KeyProblem {
+    fn of(error: &jsonwebtoken::errors::Error) -> Self {
+        Self(key_problem(error))
+    }
+}
+
 fn key_problem(error: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind;
     match error.kind() {
@@ -406,9 +418,10 @@ mod tests {
             RetryPolicy::ACTION,
             &http,
         )
-        .unwrap_err()
-        .to_string();
-        assert!(error.contains("not a PEM RSA private key"), "{error}");
+        .unwrap_err();
+        // The whole chain, as the command's error shows it.
+        let error = format!("{:#}", anyhow::Error::new(error));
+        assert!(error.contains("not a PEM RSA private key: "), "{error}");
         assert!(!error.contains("SECRET"), "{error}");
     }
 

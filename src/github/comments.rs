@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::checks::{GithubClient, GithubError, Repository};
+use super::client::{GithubClient, GithubError, Permission, Repository};
 use crate::retry::Idempotency;
 
 /// GitHub's limit for a comment body, in characters.
@@ -91,7 +91,11 @@ impl GithubClient {
         for _ in 0..MAX_COMMENT_PAGES {
             let Some(url) = next.take() else { break };
             let (page, link): (Vec<IssueComment>, _) = self
-                .get("GET /repos/{owner}/{repo}/issues/{number}/comments", url)
+                .get(
+                    "GET /repos/{owner}/{repo}/issues/{number}/comments",
+                    url,
+                    Permission::PullRequests,
+                )
                 .await?;
             all.extend(page);
             next = self.next_page(link);
@@ -113,6 +117,7 @@ impl GithubClient {
                 url,
                 Some(&CommentBody { body }),
                 Idempotency::NotIdempotent,
+                Permission::PullRequests,
             )
             .await?;
         Ok(comment)
@@ -133,6 +138,7 @@ impl GithubClient {
                 Some(&CommentBody { body }),
                 // The same body twice is the same comment.
                 Idempotency::Idempotent,
+                Permission::PullRequests,
             )
             .await?;
         Ok(comment)
@@ -151,6 +157,7 @@ impl GithubClient {
                 url,
                 None::<&()>,
                 Idempotency::Idempotent,
+                Permission::PullRequests,
             )
             .await?;
         Ok(())
@@ -165,7 +172,7 @@ impl GithubClient {
             login: String,
         }
         let url = self.url(&["user"]);
-        match self.get::<User>("GET /user", url).await {
+        match self.get::<User>("GET /user", url, Permission::None).await {
             Ok((user, _)) => Ok(user.login),
             Err(e) if matches!(e.status(), Some(401 | 403)) => Ok(ACTIONS_BOT.to_owned()),
             Err(e) => Err(e),
@@ -186,7 +193,11 @@ impl GithubClient {
         }
         let url = self.url(&["repos", &repo.owner, &repo.name, "commits", sha, "pulls"]);
         let (pulls, _): (Vec<Pull>, _) = self
-            .get("GET /repos/{owner}/{repo}/commits/{sha}/pulls", url)
+            .get(
+                "GET /repos/{owner}/{repo}/commits/{sha}/pulls",
+                url,
+                Permission::PullRequests,
+            )
             .await?;
         Ok(pulls
             .into_iter()

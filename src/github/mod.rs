@@ -3,15 +3,18 @@
 
 pub mod app;
 mod checks;
+mod client;
 mod comments;
 pub mod event;
 mod remote;
 pub mod runtime;
 
 pub use checks::{
-    ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRun, CheckRunId, CheckRunOutput, CheckRunUpdate,
-    CheckStatus, GithubClient, GithubConfig, GithubError, NewCheckRun, Repository,
+    ANNOTATIONS_PER_REQUEST, Annotation, AnnotationLevel, CheckConclusion, CheckRun, CheckRunId,
+    CheckRunOutput, CheckRunUpdate, CheckStatus, MAX_ANNOTATION_MESSAGE_BYTES,
+    MAX_ANNOTATION_TITLE_CHARS, MAX_CHECK_OUTPUT_BYTES, NewCheckRun,
 };
+pub use client::{GithubClient, GithubConfig, GithubError, Permission, Repository};
 pub use comments::{
     ACTIONS_BOT, CommentMode, CommentUser, IssueComment, MAX_COMMENT_CHARS, Sticky, marker,
     sticky_comment,

@@ -5,7 +5,8 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::report::text::truncate_markdown;
+/// GitHub's limit for one step's `$GITHUB_STEP_SUMMARY` (the runner skips a larger upload).
+pub const MAX_JOB_SUMMARY_BYTES: usize = 1024 * 1024;
 
 /// The runtime files of this step; `None` outside Actions (a shell), where writes are skipped.
 #[derive(Debug, Clone, Default)]
@@ -33,14 +34,35 @@ impl Runtime {
         append(path, &text)
     }
 
-    /// Appends Markdown to the job summary, cut to the 1 MiB the runner accepts per step.
+    /// The bytes this step's summary may still take: the runner accepts 1 MiB per step, and
+    /// earlier steps of the job may have written to it.
+    pub fn summary_room(&self) -> usize {
+        let existing = self
+            .summary_file
+            .as_deref()
+            .and_then(|path| std::fs::metadata(path).ok())
+            .map_or(0, |m| m.len() as usize);
+        MAX_JOB_SUMMARY_BYTES.saturating_sub(existing + 1)
+    }
+
+    /// Appends Markdown rendered within [`Self::summary_room`] to the job summary. Anything
+    /// beyond the room is dropped at a line break, so the runner never skips the upload.
     pub fn append_summary(&self, markdown: &str) -> io::Result<()> {
         let Some(path) = &self.summary_file else {
             return Ok(());
         };
-        let existing = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
-        let room = crate::report::MAX_JOB_SUMMARY_BYTES.saturating_sub(existing + 1);
-        let markdown = truncate_markdown(markdown, room, "_Summary cut to GitHub's 1 MiB limit._");
+        let room = self.summary_room();
+        let markdown = if markdown.len() <= room {
+            markdown
+        } else {
+            let mut end = room;
+            while !markdown.is_char_boundary(end) {
+                end -= 1;
+            }
+            markdown[..end]
+                .rfind('\n')
+                .map_or("", |cut| &markdown[..=cut])
+        };
         append(path, &format!("{markdown}\n"))
     }
 }

@@ -130,7 +130,7 @@ pub(super) async fn list_jobs(State(state): State<AppState>, RawQuery(raw): RawQ
     match state.store.jobs(filter, limit).await {
         Ok(jobs) => Json(jobs).into_response(),
         Err(error) => {
-            tracing::error!(%error, "cannot list jobs");
+            tracing::error!(error = %crate::log_safe::Chain(&error), "cannot list jobs");
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()
         }
     }
@@ -151,7 +151,7 @@ pub(super) async fn retry_job(State(state): State<AppState>, Path(id): Path<Stri
         }
         Ok(Requeue::NotFound) => (StatusCode::NOT_FOUND, "no such job").into_response(),
         Err(error) => {
-            tracing::error!(%error, "cannot requeue");
+            tracing::error!(error = %crate::log_safe::Chain(&error), "cannot requeue");
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()
         }
     }
@@ -175,7 +175,7 @@ pub(super) async fn retry_jobs(State(state): State<AppState>, RawQuery(raw): Raw
             Json(serde_json::json!({ "requeued": requeued })).into_response()
         }
         Err(error) => {
-            tracing::error!(%error, "cannot requeue");
+            tracing::error!(error = %crate::log_safe::Chain(&error), "cannot requeue");
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()
         }
     }

@@ -128,7 +128,7 @@ async fn collect_and_redeliver(
             }
             Err(error) => {
                 metrics.redelivery("failed");
-                tracing::warn!(delivery = delivery.id, %error, "cannot ask for a redelivery; the next sweep tries again");
+                tracing::warn!(delivery = delivery.id, error = %crate::log_safe::Chain(&error), "cannot ask for a redelivery; the next sweep tries again");
             }
         }
     }
@@ -165,7 +165,7 @@ pub async fn run(
                 "swept GitHub's deliveries for missed ones"
             ),
             Err(error) => {
-                tracing::warn!(%error, "cannot sweep GitHub's deliveries; trying again later");
+                tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot sweep GitHub's deliveries; trying again later");
             }
         }
         tokio::select! {

@@ -208,7 +208,7 @@ async fn record(state: &AppState, body: &[u8], payload: &CheckPayload, job: &New
             Outcome::Queued
         }
         Err(error) => {
-            tracing::error!(%error, "cannot store the Currents webhook");
+            tracing::error!(error = %crate::log_safe::Chain(&error), "cannot store the Currents webhook");
             Outcome::StoreError
         }
     }

@@ -32,7 +32,7 @@ impl Figures {
         let figures = match tokio::time::timeout(READ_TIMEOUT, store.stats()).await {
             Ok(Ok(stats)) => Some(stats),
             Ok(Err(error)) => {
-                tracing::error!(%error, "cannot read the queue figures");
+                tracing::error!(error = %crate::log_safe::Chain(&error), "cannot read the queue figures");
                 None
             }
             Err(_) => {

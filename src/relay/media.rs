@@ -141,7 +141,7 @@ pub(super) async fn open(
             return (StatusCode::NOT_FOUND, "media no longer available").into_response();
         }
         Err(error) => {
-            tracing::warn!(%error, "cannot read the instance for a media link");
+            tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot read the instance for a media link");
             state.metrics.media("upstream_error");
             return (StatusCode::BAD_GATEWAY, "Currents unavailable").into_response();
         }

@@ -207,7 +207,7 @@ pub async fn run(reconciler: Reconciler, shutdown: CancellationToken) {
                 "reconciled the checks with Currents"
             ),
             Err(error) => {
-                tracing::warn!(%error, "cannot reconcile the checks with Currents; trying again later");
+                tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot reconcile the checks with Currents; trying again later");
             }
         }
         tokio::select! {

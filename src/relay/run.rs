@@ -254,7 +254,9 @@ async fn prune_periodically(
                     );
                 }
             }
-            Err(error) => tracing::error!(%error, "retention failed; it runs again later"),
+            Err(error) => {
+                tracing::error!(error = %crate::log_safe::Chain(&error), "retention failed; it runs again later")
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(PRUNE_INTERVAL) => {}
@@ -267,7 +269,7 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     let mut signals = match crate::shutdown::StopSignals::install() {
         Ok(signals) => signals,
         Err(e) => {
-            tracing::error!(error = %e, "cannot install signal handlers");
+            tracing::error!(error = %crate::log_safe::Chain(&e), "cannot install signal handlers");
             return;
         }
     };

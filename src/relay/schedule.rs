@@ -152,7 +152,7 @@ pub fn decide(
             if left.is_zero() {
                 return Decision::Finish {
                     outcome: JobOutcome::GaveUp,
-                    error: Some(error.to_string()),
+                    error: Some(crate::log_safe::Chain(error).to_string()),
                 };
             }
             let retry_after = match error {
@@ -166,7 +166,7 @@ pub fn decide(
                 after: retry_after
                     .unwrap_or_else(|| schedule.transient.after(attempt))
                     .min(left),
-                error: error.to_string(),
+                error: crate::log_safe::Chain(error).to_string(),
             }
         }
         Err(error)
@@ -175,12 +175,12 @@ pub fn decide(
         {
             Decision::Retry {
                 after: schedule.transient.after(attempt),
-                error: error.to_string(),
+                error: crate::log_safe::Chain(error).to_string(),
             }
         }
         Err(error) => Decision::Finish {
             outcome: JobOutcome::Rejected,
-            error: Some(error.to_string()),
+            error: Some(crate::log_safe::Chain(error).to_string()),
         },
     }
 }

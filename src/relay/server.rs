@@ -89,7 +89,7 @@ pub async fn serve(
                 Ok((stream, peer)) => (stream, peer),
                 Err(error) => {
                     metrics.connection_refused("accept_error");
-                    tracing::warn!(%error, "cannot accept a connection");
+                    tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot accept a connection");
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     continue;
                 }

@@ -191,7 +191,7 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Delive
     let parsed = match events::parse(event, &payload) {
         Ok(parsed) => parsed,
         Err(error) => {
-            tracing::warn!(%error, "unparsable delivery");
+            tracing::warn!(error = %crate::log_safe::Chain(&error), "unparsable delivery");
             return DeliveryOutcome::BadRequest("unparsable payload");
         }
     };
@@ -239,7 +239,7 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Delive
         }
         Err(error) => {
             // GitHub does not redeliver: say so loudly, so an operator can redeliver by hand.
-            tracing::error!(%error, "cannot store the delivery; redeliver it from the hook's Recent Deliveries");
+            tracing::error!(error = %crate::log_safe::Chain(&error), "cannot store the delivery; redeliver it from the hook's Recent Deliveries");
             DeliveryOutcome::StoreError
         }
     }

@@ -142,7 +142,9 @@ impl Worker {
                             continue;
                         }
                     }
-                    Err(error) => tracing::error!(%error, "cannot claim jobs"),
+                    Err(error) => {
+                        tracing::error!(error = %crate::log_safe::Chain(&error), "cannot claim jobs")
+                    }
                 }
             }
             tokio::select! {
@@ -166,7 +168,9 @@ impl Worker {
         }
         match inner.store.release(&config.owner).await {
             Ok(released) => tracing::info!(finishing, released, "worker stopped"),
-            Err(error) => tracing::error!(%error, "worker stopped; leases expire by themselves"),
+            Err(error) => {
+                tracing::error!(error = %crate::log_safe::Chain(&error), "worker stopped; leases expire by themselves")
+            }
         }
     }
 
@@ -208,7 +212,7 @@ impl Worker {
                 Ok(true) => renewed = tokio::time::Instant::now(),
                 Ok(false) => return,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot renew a job's lease");
+                    tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot renew a job's lease");
                     if renewed.elapsed() + every >= lease {
                         return;
                     }
@@ -334,7 +338,7 @@ impl Worker {
                         "lost the lease before rescheduling; another worker has the job"
                     ),
                     Err(e) => tracing::error!(
-                        error = %e,
+                        error = %crate::log_safe::Chain(&e),
                         "cannot reschedule; the lease will expire and the job resume"
                     ),
                 }
@@ -366,7 +370,7 @@ impl Worker {
                 tracing::warn!("lost the lease before finishing; another worker has the job");
             }
             Err(e) => tracing::error!(
-                error = %e,
+                error = %crate::log_safe::Chain(&e),
                 "cannot record the outcome; the lease will expire and the job resume"
             ),
         }

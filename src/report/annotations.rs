@@ -1,42 +1,16 @@
 //! Per-test check-run annotations, within GitHub's limits: a title of at most 255 characters,
 //! a message and raw details of at most 64 KB each, and no characters above U+FFFF.
 
-use serde::Serialize;
-
 use super::text::{restrict_unicode, truncate_bytes, truncate_chars};
 use super::{Novelty, Report, TestReport};
-
-/// GitHub's limit for an annotation's `title`, in characters.
-pub const MAX_TITLE_CHARS: usize = 255;
-
-/// GitHub documents 64 KB for `message` and `raw_details`; stay a little under it, as the
-/// established reporters do, so that escaping on GitHub's side cannot tip it over.
-pub const MAX_MESSAGE_BYTES: usize = 64_000;
+use crate::github::{
+    Annotation, AnnotationLevel, MAX_ANNOTATION_MESSAGE_BYTES as MAX_MESSAGE_BYTES,
+    MAX_ANNOTATION_TITLE_CHARS as MAX_TITLE_CHARS,
+};
 
 /// The most annotations one report sends: 20 requests of 50. More would not be read, and
 /// GitHub's secondary rate limit allows about 80 content-creating requests a minute.
 pub const MAX_ANNOTATIONS: usize = 1_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AnnotationLevel {
-    Notice,
-    Warning,
-    Failure,
-}
-
-/// One annotation, shaped as the Checks API takes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Annotation {
-    pub path: String,
-    pub start_line: u32,
-    pub end_line: u32,
-    pub annotation_level: AnnotationLevel,
-    pub title: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub raw_details: Option<String>,
-}
 
 /// Failures (level `failure`), then spec errors (`failure`, line 1), then flaky tests
 /// (`warning`), at most [`MAX_ANNOTATIONS`]. `path_prefix` makes spec paths

@@ -10,13 +10,8 @@ use super::text::{
     code_block, code_span, escape_markdown, link, truncate_bytes, truncate_markdown,
 };
 use super::{Conclusion, Novelty, Report, SpecProblem, TestReport};
-
-/// GitHub's limit for a check run's `output.summary` and `output.text`, enforced in UTF-8
-/// bytes because GitHub's 422s count bytes.
-pub const MAX_CHECK_OUTPUT_BYTES: usize = 65_535;
-
-/// GitHub's limit for one step's `$GITHUB_STEP_SUMMARY` (the runner skips a larger upload).
-pub const MAX_JOB_SUMMARY_BYTES: usize = 1024 * 1024;
+use crate::github::MAX_CHECK_OUTPUT_BYTES;
+use crate::github::runtime::MAX_JOB_SUMMARY_BYTES;
 
 /// The most of one error shown in a summary: the message and its "Expected/Received" lines
 /// fit; a 50 KB stack does not crowd out the other failures (it stays in the annotation).
@@ -75,8 +70,9 @@ pub fn gone_output(run_id: &crate::currents::RunId) -> CheckOutput {
     }
 }
 
-/// The job summary: a heading, then the same body with the room of a step summary.
-pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
+/// The job summary: a heading, then the same body, within `room` bytes (a step summary takes
+/// at most [`MAX_JOB_SUMMARY_BYTES`]; earlier steps may have used some).
+pub fn job_summary(report: &Report, check_url: Option<&str>, room: usize) -> String {
     let mut heading = format!(
         "## {} Currents: {}\n\n",
         icon(report.conclusion),
@@ -85,8 +81,9 @@ pub fn job_summary(report: &Report, check_url: Option<&str>) -> String {
     if let Some(url) = check_url {
         let _ = writeln!(heading, "{}\n", link("View the check run", url));
     }
-    let (body, _) = render_body(report, MAX_JOB_SUMMARY_BYTES - heading.len());
-    heading + &body
+    let room = room.min(MAX_JOB_SUMMARY_BYTES);
+    let (body, _) = render_body(report, room.saturating_sub(heading.len()));
+    truncate_bytes(&(heading + &body), room).to_owned()
 }
 
 /// The named check's summary when the report itself is in the job's check run (`both` mode):

@@ -13,13 +13,13 @@ pub mod text;
 
 use std::time::SystemTime;
 
-pub use annotations::{Annotation, AnnotationLevel, annotations};
+pub use crate::github::{Annotation, AnnotationLevel};
+pub use annotations::annotations;
 pub use build::{build, test_media};
 pub use comment::pr_comment;
 pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
 pub use markdown::{
-    CheckOutput, MAX_CHECK_OUTPUT_BYTES, MAX_JOB_SUMMARY_BYTES, check_output, gone_output,
-    in_progress_output, job_summary, pointer_summary,
+    CheckOutput, check_output, gone_output, in_progress_output, job_summary, pointer_summary,
 };
 
 use crate::currents::models::{CompletionState, RunStatus};
@@ -65,6 +65,18 @@ impl Report {
     /// of "failed" for the comment (`failures` mode) and the step's gate.
     pub fn failed(&self) -> bool {
         self.totals.failed > 0 || self.conclusion != Conclusion::Success
+    }
+}
+
+impl From<Conclusion> for crate::github::CheckConclusion {
+    fn from(conclusion: Conclusion) -> Self {
+        match conclusion {
+            Conclusion::Success => Self::Success,
+            Conclusion::Failure => Self::Failure,
+            Conclusion::Cancelled => Self::Cancelled,
+            Conclusion::TimedOut => Self::TimedOut,
+            Conclusion::Neutral => Self::Neutral,
+        }
     }
 }
 

@@ -32,19 +32,27 @@ pub use sqlite::Sqlite;
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database: {0}")]
-    Connect(String),
+    #[error("DATABASE_URL must start with sqlite:// or postgres://")]
+    UnsupportedUrl,
+    #[error("cannot open the database")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot open the SQLite file {path}")]
+    OpenFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "another process holds the SQLite database {0}: SQLite is for one relay process; stop the other one, or point every replica at one Postgres database"
     )]
     Locked(String),
-    #[error("cannot migrate the database: {0}")]
-    Migrate(String),
-    #[error("database error: {0}")]
+    #[error("cannot migrate the database")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database error")]
     Query(#[from] sqlx::Error),
     /// A grouped SQLite commit failed; every delivery in it gets this error.
-    #[error("database error: {0}")]
-    Batch(String),
+    #[error("database error in a grouped commit")]
+    Batch(#[source] Arc<sqlx::Error>),
     #[error("the database is closed")]
     Closed,
 }
@@ -52,7 +60,14 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the configuration is at fault (a bad URL, a locked file), not the database.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::Connect(_) | Self::Locked(_) | Self::Migrate(_))
+        matches!(
+            self,
+            Self::UnsupportedUrl
+                | Self::Connect(_)
+                | Self::OpenFile { .. }
+                | Self::Locked(_)
+                | Self::Migrate(_)
+        )
     }
 }
 
@@ -226,9 +241,7 @@ impl Store {
                 queries,
             })
         } else {
-            Err(StoreError::Connect(
-                "DATABASE_URL must start with sqlite:// or postgres://".into(),
-            ))
+            Err(StoreError::UnsupportedUrl)
         }
     }
 

@@ -39,13 +39,10 @@ pub(super) async fn connect(url: &str) -> Result<Postgres, StoreError> {
     };
     let pool = connect(MAX_CONNECTIONS)
         .await
-        .map_err(|e| StoreError::Connect(e.to_string()))?;
-    MIGRATIONS
-        .run(&pool)
-        .await
-        .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        .map_err(StoreError::Connect)?;
+    MIGRATIONS.run(&pool).await.map_err(StoreError::Migrate)?;
     let read = connect(READ_CONNECTIONS)
         .await
-        .map_err(|e| StoreError::Connect(e.to_string()))?;
+        .map_err(StoreError::Connect)?;
     Ok(Postgres { pool, read })
 }

@@ -80,7 +80,7 @@ impl OwnedDelivery {
 
 pub(super) async fn connect(url: &str, queries: Arc<Queries>) -> Result<Sqlite, StoreError> {
     let options = SqliteConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Connect(e.to_string()))?
+        .map_err(StoreError::Connect)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -90,7 +90,7 @@ pub(super) async fn connect(url: &str, queries: Arc<Queries>) -> Result<Sqlite, 
         .max_connections(1)
         .connect_with(options.clone())
         .await
-        .map_err(|e| StoreError::Connect(e.to_string()))?;
+        .map_err(StoreError::Connect)?;
     let lock = if filename.as_os_str().is_empty() || filename.as_os_str() == ":memory:" {
         None
     } else {
@@ -98,7 +98,10 @@ pub(super) async fn connect(url: &str, queries: Arc<Queries>) -> Result<Sqlite, 
             .read(true)
             .write(true)
             .open(&filename)
-            .map_err(|e| StoreError::Connect(format!("{}: {e}", filename.display())))?;
+            .map_err(|source| StoreError::OpenFile {
+                path: filename.display().to_string(),
+                source,
+            })?;
         // An advisory lock beside SQLite's own (flock and SQLite's fcntl locks do not meet):
         // two relays on one file would each believe they are the only writer.
         if file.try_lock().is_err() {
@@ -107,10 +110,7 @@ pub(super) async fn connect(url: &str, queries: Arc<Queries>) -> Result<Sqlite, 
         }
         Some(Arc::new(file))
     };
-    MIGRATIONS
-        .run(&pool)
-        .await
-        .map_err(|e| StoreError::Migrate(e.to_string()))?;
+    MIGRATIONS.run(&pool).await.map_err(StoreError::Migrate)?;
     if lock.is_some() {
         // This process holds the file alone, so a job still marked running was claimed by a
         // relay that died: take it back now rather than when its lease runs out.
@@ -134,7 +134,7 @@ pub(super) async fn connect(url: &str, queries: Arc<Queries>) -> Result<Sqlite, 
         .max_connections(READ_CONNECTIONS)
         .connect_with(options.read_only(true))
         .await
-        .map_err(|e| StoreError::Connect(e.to_string()))?;
+        .map_err(StoreError::Connect)?;
     let (writes, queue) = mpsc::channel(MAX_BATCH * 4);
     tokio::spawn(write_deliveries(pool.clone(), queue, queries));
     Ok(Sqlite {
@@ -202,9 +202,11 @@ async fn write_deliveries(
                 }
             }
             Err(error) => {
-                let message = error.to_string();
+                let error = Arc::new(error);
                 for request in batch {
-                    let _ = request.reply.send(Err(StoreError::Batch(message.clone())));
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::Batch(Arc::clone(&error))));
                 }
             }
         }

@@ -207,14 +207,18 @@ fn render_within_limits(run: &Run, instances: &[Instance]) -> Result<(), TestCas
 
 fn check_renderings(report: &Report) -> Result<(), TestCaseError> {
     let output = report::check_output(report);
-    prop_assert!(output.summary.len() <= report::MAX_CHECK_OUTPUT_BYTES);
+    prop_assert!(output.summary.len() <= currents_bridge::github::MAX_CHECK_OUTPUT_BYTES);
     prop_assert!(fences_balanced(&output.summary), "unbalanced summary");
     if let Some(text) = &output.text {
-        prop_assert!(text.len() <= report::MAX_CHECK_OUTPUT_BYTES);
+        prop_assert!(text.len() <= currents_bridge::github::MAX_CHECK_OUTPUT_BYTES);
         prop_assert!(fences_balanced(text));
     }
-    let job = report::job_summary(report, Some("https://github.com/a/b/runs/1"));
-    prop_assert!(job.len() <= report::MAX_JOB_SUMMARY_BYTES);
+    let job = report::job_summary(
+        report,
+        Some("https://github.com/a/b/runs/1"),
+        currents_bridge::github::runtime::MAX_JOB_SUMMARY_BYTES,
+    );
+    prop_assert!(job.len() <= currents_bridge::github::runtime::MAX_JOB_SUMMARY_BYTES);
     prop_assert!(fences_balanced(&job), "unbalanced job summary");
     for a in report::annotations(report, "e2e/") {
         prop_assert!(a.title.chars().count() <= 255);

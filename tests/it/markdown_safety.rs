@@ -221,7 +221,14 @@ fn renderings(report: &Report) -> Vec<(&'static str, String)> {
     vec![
         ("check summary", output.summary),
         ("check text", output.text.unwrap_or_default()),
-        ("job summary", report::job_summary(report, Some(check_url))),
+        (
+            "job summary",
+            report::job_summary(
+                report,
+                Some(check_url),
+                currents_bridge::github::runtime::MAX_JOB_SUMMARY_BYTES,
+            ),
+        ),
         (
             "comment",
             report::pr_comment(report, &marker, Some(check_url)),

@@ -41,7 +41,11 @@ fn example_check_summary() {
 
 #[test]
 fn example_job_summary() {
-    let summary = report::job_summary(&example(), Some("https://github.com/acme/webapp/runs/1"));
+    let summary = report::job_summary(
+        &example(),
+        Some("https://github.com/acme/webapp/runs/1"),
+        currents_bridge::github::runtime::MAX_JOB_SUMMARY_BYTES,
+    );
     insta::assert_snapshot!("example_job_summary", summary);
 }
 
@@ -80,12 +84,16 @@ fn hostile_titles_and_errors_render_within_limits() {
         })
         .collect();
     let output = report::check_output(&report);
-    assert!(output.summary.len() <= report::MAX_CHECK_OUTPUT_BYTES);
+    assert!(output.summary.len() <= currents_bridge::github::MAX_CHECK_OUTPUT_BYTES);
     assert!(fences_balanced(&output.summary));
     let text = output.text.expect("the rest are listed");
-    assert!(text.len() <= report::MAX_CHECK_OUTPUT_BYTES);
-    let job = report::job_summary(&report, None);
-    assert!(job.len() <= report::MAX_JOB_SUMMARY_BYTES);
+    assert!(text.len() <= currents_bridge::github::MAX_CHECK_OUTPUT_BYTES);
+    let job = report::job_summary(
+        &report,
+        None,
+        currents_bridge::github::runtime::MAX_JOB_SUMMARY_BYTES,
+    );
+    assert!(job.len() <= currents_bridge::github::runtime::MAX_JOB_SUMMARY_BYTES);
     assert!(fences_balanced(&job));
     for a in report::annotations(&report, "e2e") {
         assert!(a.title.chars().count() <= 255);

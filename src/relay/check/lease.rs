@@ -68,7 +68,7 @@ impl<'a> RecordLease<'a> {
             .unlock_check(self.run, self.owner, &self.record)
             .await
         {
-            tracing::warn!(error = %e, "cannot release the check record; its lease expires by itself");
+            tracing::warn!(error = %crate::log_safe::Chain(&e), "cannot release the check record; its lease expires by itself");
         }
     }
 }

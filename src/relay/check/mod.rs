@@ -132,8 +132,15 @@ pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decisi
     let run = match look_at_run(ctx.currents, &payload.run_id).await {
         Ok(Some(run)) => run,
         Ok(None) => return settle(ctx, claimed, sync::gone(ctx, &payload, claimed).await),
-        Err(e) if e.is_transient() => return retry(ctx, claimed, &e.to_string()),
-        Err(e) => return finish(JobOutcome::Rejected, Some(&e.to_string())),
+        Err(e) if e.is_transient() => {
+            return retry(ctx, claimed, &crate::log_safe::Chain(&e).to_string());
+        }
+        Err(e) => {
+            return finish(
+                JobOutcome::Rejected,
+                Some(&crate::log_safe::Chain(&e).to_string()),
+            );
+        }
     };
     let placement = match place(&run, &ctx.settings.allow, &ctx.settings.server) {
         Ok(placement) => placement,
@@ -146,7 +153,7 @@ pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decisi
     let lock_owner = format!("{}#{}", ctx.owner, job.id);
     let Some(mut lease) = (match lock(ctx, &payload.run_id, Some(&placement), &lock_owner).await {
         Ok(lease) => lease,
-        Err(e) => return retry(ctx, claimed, &e.to_string()),
+        Err(e) => return retry(ctx, claimed, &crate::log_safe::Chain(&e).to_string()),
     }) else {
         return busy();
     };
@@ -192,8 +199,11 @@ fn settle(
             }
         }
         Err(SyncError::LostLease) => busy(),
-        Err(e) if e.is_transient() => retry(ctx, claimed, &e.to_string()),
-        Err(e) => finish(JobOutcome::Rejected, Some(&e.to_string())),
+        Err(e) if e.is_transient() => retry(ctx, claimed, &crate::log_safe::Chain(&e).to_string()),
+        Err(e) => finish(
+            JobOutcome::Rejected,
+            Some(&crate::log_safe::Chain(&e).to_string()),
+        ),
     }
 }
 

@@ -288,7 +288,7 @@ async fn comment(
             None => return,
         },
         Err(error) => {
-            tracing::warn!(%error, "cannot find the commit's pull request; no comment");
+            tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot find the commit's pull request; no comment");
             return;
         }
     };
@@ -314,7 +314,9 @@ async fn comment(
             %error,
             "the App may not comment: give it the Pull requests (write) permission, or set --comment off"
         ),
-        Err(error) => tracing::warn!(%error, "cannot post the pull request comment"),
+        Err(error) => {
+            tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot post the pull request comment")
+        }
     }
 }
 
