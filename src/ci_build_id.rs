@@ -26,45 +26,15 @@ impl fmt::Display for CiBuildId {
     }
 }
 
-/// `GITHUB_RUN_ID`: the id of a workflow run, shared by all its jobs and attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GithubRunId(u64);
+crate::ids::id_type!(
+    /// `GITHUB_RUN_ID`: the id of a workflow run, shared by all its jobs and attempts.
+    GithubRunId(u64)
+);
 
-impl GithubRunId {
-    pub const fn new(id: u64) -> Self {
-        Self(id)
-    }
-
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for GithubRunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// `GITHUB_RUN_ATTEMPT`: 1 for the first attempt, incremented by each re-run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RunAttempt(u32);
-
-impl RunAttempt {
-    pub const fn new(attempt: u32) -> Self {
-        Self(attempt)
-    }
-
-    pub const fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl fmt::Display for RunAttempt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::ids::id_type!(
+    /// `GITHUB_RUN_ATTEMPT`: 1 for the first attempt, incremented by each re-run.
+    RunAttempt(u32)
+);
 
 /// The documented Currents template for GitHub Actions:
 /// `{GITHUB_REPOSITORY}-{GITHUB_RUN_ID}-{GITHUB_RUN_ATTEMPT}`. The repository and run id group

@@ -26,6 +26,7 @@ pub mod currents;
 pub mod exit;
 pub mod github;
 pub mod http;
+mod ids;
 pub mod log_safe;
 pub mod media;
 pub mod relay;

@@ -383,7 +383,7 @@ async fn publish_checks(
             head_sha,
             status: CheckStatus::Completed,
             conclusion: Some(report.conclusion.into()),
-            external_id: Some(&report.run_id),
+            external_id: Some(report.run_id.as_str()),
             details_url: Some(&report.run_url),
             output,
         }
@@ -542,7 +542,7 @@ async fn post_comment(
         return None;
     }
     let number = pull_request_number(config, github, repository, head_sha).await?;
-    let project = report.project_id.as_deref().unwrap_or_default();
+    let project = report.project_id.as_ref().map_or("", ProjectId::as_str);
     let marker = crate::github::marker(&config.check_name, project);
     let body = report::pr_comment(report, &marker, check_url);
     let sticky = crate::github::Sticky {
@@ -606,7 +606,7 @@ fn write_runtime(
     let t = &report.totals;
     runtime
         .set_outputs(&[
-            ("run-id", report.run_id.clone()),
+            ("run-id", report.run_id.to_string()),
             ("run-url", report.run_url.clone()),
             ("status", report.status.as_str().to_owned()),
             ("completion-state", report.completion.as_str().to_owned()),

@@ -13,42 +13,17 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
 
-macro_rules! id_newtype {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-id_newtype!(
+crate::ids::id_type!(
     /// A Currents run id (`runId`), 16 or 32 hex characters.
-    RunId
+    RunId(String)
 );
-id_newtype!(
+crate::ids::id_type!(
     /// A Currents project id (`projectId`), e.g. `Xk9Pq2`.
-    ProjectId
+    ProjectId(String)
 );
-id_newtype!(
+crate::ids::id_type!(
     /// One spec file's execution (`instanceId`): a UUID for Cypress, 16 characters for Playwright.
-    InstanceId
+    InstanceId(String)
 );
 
 /// Declares an enum that reads any casing and separator (`IN_PROGRESS`, `inProgress`,

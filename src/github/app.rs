@@ -29,33 +29,15 @@ const JWT_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// was issued), so that no call starts with a token about to lapse.
 const TOKEN_RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 
-/// A GitHub App's id (the JWT's issuer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AppId(u64);
+crate::ids::id_type!(
+    /// A GitHub App's id (the JWT's issuer).
+    AppId(u64)
+);
 
-impl AppId {
-    pub const fn new(id: u64) -> Self {
-        Self(id)
-    }
-}
-
-impl fmt::Display for AppId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// An installation of the App on an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct InstallationId(u64);
-
-impl InstallationId {
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-}
+crate::ids::id_type!(
+    /// An installation of the App on an account.
+    InstallationId(u64)
+);
 
 /// The App's id and PEM private key.
 #[derive(Debug, Clone)]

@@ -3,8 +3,6 @@
 //! octocrab: one retry layer (octocrab's default retries POSTs at once, which can duplicate a
 //! check run), and proxy settings honoured like every other call.
 
-use std::fmt;
-
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -47,26 +45,10 @@ pub struct Annotation {
     pub raw_details: Option<String>,
 }
 
-/// A check run's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CheckRunId(u64);
-
-impl CheckRunId {
-    pub const fn new(id: u64) -> Self {
-        Self(id)
-    }
-
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for CheckRunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::ids::id_type!(
+    /// A check run's id.
+    CheckRunId(u64)
+);
 
 /// A check run's `status`, as the Checks API spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -10,16 +10,14 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::body::{BodyRejection, WebhookBody, respond};
 use super::verify::timestamp_is_fresh;
-use crate::currents::RunId;
 use crate::currents::models::RunWebhook;
 use crate::github::repository_of;
 use crate::log_safe::LogSafe;
-use crate::store::{DeliveryId, HookId, NewCheckJob, NewDelivery, NewJob, Recorded};
+use crate::store::{CheckEvent, CheckPayload, DeliveryId, HookId, NewDelivery, NewJob, Recorded};
 
 /// The header Currents is configured to send the secret in (`register-currents-webhook`
 /// sets it up).
@@ -29,35 +27,13 @@ pub const SECRET_HEADER: &str = "x-currents-bridge-secret";
 /// SHA-256, as Currents sends no delivery id.
 const HOOK_ID: &str = "currents";
 
-/// The events that drive a check.
-pub const EVENTS: [&str; 4] = ["RUN_START", "RUN_FINISH", "RUN_TIMEOUT", "RUN_CANCELED"];
-
-/// What a check job needs, stored as its payload: which run, and what rang the bell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckPayload {
-    /// A Currents event, or the reconcile pass.
-    pub event: String,
-    pub run_id: RunId,
-    #[serde(default)]
-    pub group_id: Option<String>,
-}
-
-/// The check job of `payload`: one per run, event and group. `claimed` is the repository the
-/// bell named, kept for logs and the admin listing only.
-pub fn check_job(payload: &CheckPayload, claimed: &str) -> NewJob {
-    NewJob::check(
-        claimed.to_owned(),
-        NewCheckJob {
-            key: format!(
-                "{}#{}#{}",
-                payload.run_id,
-                payload.event,
-                payload.group_id.as_deref().unwrap_or_default()
-            ),
-            payload: serde_json::to_string(payload).unwrap_or_default(),
-        },
-    )
-}
+/// The events that drive a check, as Currents spells them (`register-currents-webhook`).
+pub const EVENTS: [&str; 4] = [
+    CheckEvent::RunStart.as_str(),
+    CheckEvent::RunFinish.as_str(),
+    CheckEvent::RunTimeout.as_str(),
+    CheckEvent::RunCanceled.as_str(),
+];
 
 /// How a Currents delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,9 +126,9 @@ async fn handle(
         tracing::warn!("unparsable Currents webhook");
         return Outcome::BadRequest("unparsable payload");
     };
-    if !EVENTS.contains(&webhook.event.as_str()) {
+    let Some(event) = CheckEvent::of_webhook(&webhook.event) else {
         return Outcome::Ignored;
-    }
+    };
     let Some(run_id) = webhook.run_id() else {
         return Outcome::BadRequest("runUrl names no run");
     };
@@ -170,7 +146,7 @@ async fn handle(
         return Outcome::NotAllowed;
     }
     let payload = CheckPayload {
-        event: webhook.event.clone(),
+        event,
         run_id: run_id.clone(),
         group_id: webhook
             .group_id
@@ -178,12 +154,12 @@ async fn handle(
             .map(|g| g.chars().take(200).collect::<String>()),
     };
     let claimed = claimed.map(|r| r.to_string()).unwrap_or_default();
-    let job = check_job(&payload, &claimed);
-    record(state, &body, &payload, &job).await
+    let job = NewJob::check(claimed, payload);
+    record(state, &body, &job).await
 }
 
 /// Records the delivery (its id the body's digest) and its check job in one transaction.
-async fn record(state: &AppState, body: &[u8], payload: &CheckPayload, job: &NewJob) -> Outcome {
+async fn record(state: &AppState, body: &[u8], job: &NewJob) -> Outcome {
     use sha2::Digest;
     let digest = hex::encode(sha2::Sha256::digest(body));
     let (Some(hook_id), Some(delivery_id)) = (HookId::parse(HOOK_ID), DeliveryId::parse(&digest))
@@ -194,7 +170,10 @@ async fn record(state: &AppState, body: &[u8], payload: &CheckPayload, job: &New
         hook_id: &hook_id,
         delivery_id: &delivery_id,
         event: "currents",
-        action: Some(&payload.event),
+        action: Some(match &job.spec {
+            crate::store::JobSpec::Check(check) => check.event.as_str(),
+            _ => "",
+        }),
         body: Some(body),
         // The delivery id is the body's digest already.
         body_digest: None,
@@ -203,7 +182,7 @@ async fn record(state: &AppState, body: &[u8], payload: &CheckPayload, job: &New
         Ok(Recorded::Duplicate | Recorded::Finished { .. }) => Outcome::Duplicate,
         Ok(Recorded::Delivery) => Outcome::Ignored,
         Ok(Recorded::Job { id, .. }) => {
-            tracing::info!(job = id.get(), run = %LogSafe(payload.run_id.as_str()), event = %LogSafe(&payload.event), "check queued");
+            tracing::info!(job = id.get(), key = %LogSafe(&job.dedupe_key()), "check queued");
             state.wake.notify_one();
             Outcome::Queued
         }

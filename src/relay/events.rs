@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 
+use crate::ci_build_id::{GithubRunId, RunAttempt};
 use crate::store::NewJob;
 
 /// What a delivery asks for.
@@ -73,14 +74,28 @@ fn first_attempt() -> i64 {
 }
 
 /// A cancel for a real workflow run: GitHub's ids and attempts start at 1.
-fn checked(event: &str, action: String, job: NewJob) -> Result<Parsed, ParseError> {
-    if job.run_id < 1 || job.run_attempt < 1 || job.repository.trim().is_empty() {
-        return Err(ParseError {
-            event: event.to_owned(),
-            reason: "run id, attempt or repository out of range".into(),
-        });
+fn checked(
+    event: &str,
+    action: String,
+    repository: String,
+    run_id: i64,
+    run_attempt: i64,
+) -> Result<Parsed, ParseError> {
+    let (Ok(id), Ok(attempt)) = (u64::try_from(run_id), u32::try_from(run_attempt)) else {
+        return Err(out_of_range(event));
+    };
+    if id < 1 || attempt < 1 || repository.trim().is_empty() {
+        return Err(out_of_range(event));
     }
+    let job = NewJob::cancel(repository, GithubRunId::new(id), RunAttempt::new(attempt));
     Ok(Parsed::Cancel { action, job })
+}
+
+fn out_of_range(event: &str) -> ParseError {
+    ParseError {
+        event: event.to_owned(),
+        reason: "run id, attempt or repository out of range".into(),
+    }
 }
 
 /// Parses the JSON `payload` of an `event` delivery.
@@ -110,11 +125,9 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             checked(
                 event,
                 e.action,
-                NewJob::cancel(
-                    e.repository.full_name,
-                    e.workflow_job.run_id,
-                    e.workflow_job.run_attempt,
-                ),
+                e.repository.full_name,
+                e.workflow_job.run_id,
+                e.workflow_job.run_attempt,
             )
         }
         "workflow_run" => {
@@ -127,11 +140,9 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             checked(
                 event,
                 e.action,
-                NewJob::cancel(
-                    e.repository.full_name,
-                    e.workflow_run.id,
-                    e.workflow_run.run_attempt,
-                ),
+                e.repository.full_name,
+                e.workflow_run.id,
+                e.workflow_run.run_attempt,
             )
         }
         _ => {
@@ -171,7 +182,7 @@ mod tests {
             parsed,
             Parsed::Cancel {
                 action: "completed".into(),
-                job: NewJob::cancel("acme/webapp", 42, 2)
+                job: NewJob::cancel("acme/webapp", GithubRunId::new(42), RunAttempt::new(2))
             }
         );
     }
@@ -203,7 +214,13 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((job.run_id, job.run_attempt), (7, 1));
+        assert_eq!(
+            job.spec,
+            crate::store::JobSpec::Cancel {
+                run_id: GithubRunId::new(7),
+                run_attempt: RunAttempt::new(1)
+            }
+        );
     }
 
     #[test]

@@ -19,12 +19,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::allow::ProjectRepos;
-use super::check::RECONCILE;
-use super::currents_hook::{CheckPayload, check_job};
 use super::metrics::Metrics;
 use crate::currents::{CurrentsClient, CurrentsError, ProjectId, Run, RunId};
 use crate::github::repository_of;
-use crate::store::{Store, StoreError};
+use crate::store::{CheckEvent, CheckPayload, NewJob, Store, StoreError};
 
 /// The sweep's name in the store.
 const SWEEP: &str = "reconcile";
@@ -174,11 +172,11 @@ impl Reconciler {
     /// Queues a reconcile check job for `run`; `false` when one is already waiting.
     async fn queue(&self, run: &RunId, repository: Option<&str>) -> Result<bool, StoreError> {
         let payload = CheckPayload {
-            event: RECONCILE.to_owned(),
+            event: CheckEvent::Reconcile,
             run_id: run.clone(),
             group_id: None,
         };
-        let job = check_job(&payload, repository.unwrap_or_default());
+        let job = NewJob::check(repository.unwrap_or_default(), payload);
         Ok(self.store.queue(&job, SWEEP).await?.is_some())
     }
 }

@@ -194,12 +194,12 @@ mod tests {
         Claimed {
             job: Job {
                 id: JobId::new(1),
-                kind: crate::store::JobKind::Cancel,
+                spec: crate::store::JobSpec::Cancel {
+                    run_id: crate::ci_build_id::GithubRunId::new(1),
+                    run_attempt: crate::ci_build_id::RunAttempt::new(1),
+                },
                 dedupe_key: "a/b#1#1".into(),
-                payload: None,
                 repository: "a/b".into(),
-                run_id: 1,
-                run_attempt: 1,
                 delivery_id: DeliveryId::parse("d").unwrap(),
                 state: JobState::Running,
                 outcome: None,

@@ -15,7 +15,7 @@ use super::AppState;
 use super::body::{BodyRejection, WebhookBody, respond};
 use super::events::{self, Parsed};
 use crate::log_safe::LogSafe;
-use crate::store::{DeliveryId, HookId, NewDelivery, Recorded};
+use crate::store::{DeliveryId, HookId, JobSpec, NewDelivery, NewJob, Recorded};
 
 type Answer = (StatusCode, &'static str);
 
@@ -223,8 +223,16 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Delive
             created,
             requeued,
         }) => {
-            if let Some(job) = job {
-                tracing::info!(job = id.get(), created, requeued, repository = %LogSafe(&job.repository), run_id = job.run_id, run_attempt = job.run_attempt, "cancel queued");
+            if let Some(NewJob {
+                repository,
+                spec:
+                    JobSpec::Cancel {
+                        run_id,
+                        run_attempt,
+                    },
+            }) = job
+            {
+                tracing::info!(job = id.get(), created, requeued, repository = %LogSafe(repository), run_id = run_id.get(), run_attempt = run_attempt.get(), "cancel queued");
             }
             state.wake.notify_one();
             if requeued {

@@ -24,7 +24,7 @@ use crate::ci_build_id::{GithubRunId, RunAttempt, github_ci_build_id};
 use crate::currents::{CancelTarget, CurrentsClient, GithubRunCancel, ProjectId};
 use crate::github::app::GithubApp;
 use crate::log_safe::LogSafe;
-use crate::store::{Claimed, JobKind, JobOutcome, Store};
+use crate::store::{CheckPayload, Claimed, JobKind, JobOutcome, JobSpec, Store};
 
 /// Jobs one worker runs at once: cancels are small, and Currents should not see bursts.
 pub const CONCURRENCY: usize = 4;
@@ -179,9 +179,16 @@ impl Worker {
     /// further call; a job that panics goes back to the queue.
     async fn process(&self, claimed: Claimed) {
         let work = async {
-            match claimed.job.kind {
-                JobKind::Cancel => self.cancel(&claimed).await,
-                JobKind::Check => self.check(&claimed).await,
+            match &claimed.job.spec {
+                JobSpec::Cancel {
+                    run_id,
+                    run_attempt,
+                } => self.cancel(&claimed, *run_id, *run_attempt).await,
+                JobSpec::Check(payload) => self.check(&claimed, payload).await,
+                JobSpec::Unreadable { reason } => {
+                    self.finish(&claimed, JobOutcome::Unreadable, Some(reason))
+                        .await;
+                }
             }
         };
         let work = std::panic::AssertUnwindSafe(work).catch_unwind();
@@ -222,7 +229,7 @@ impl Worker {
     }
 
     /// A check job: see [`super::checks`].
-    async fn check(&self, claimed: &Claimed) {
+    async fn check(&self, claimed: &Claimed, payload: &CheckPayload) {
         let inner = &self.inner;
         let job = &claimed.job;
         let span = tracing::info_span!(
@@ -252,32 +259,25 @@ impl Worker {
                 lease: inner.config.lease,
                 schedule: &inner.config.schedule,
             };
-            let decision = super::check::process(&ctx, claimed).await;
+            let decision = super::check::process(&ctx, claimed, payload).await;
             self.apply(claimed, decision).await;
         }
         .instrument(span)
         .await;
     }
 
-    async fn cancel(&self, claimed: &Claimed) {
+    async fn cancel(&self, claimed: &Claimed, run_id: GithubRunId, attempt: RunAttempt) {
         let inner = &self.inner;
         let job = &claimed.job;
-        // The webhook route refuses ids below 1, so these fit; a row edited by hand may not.
-        let github_run = match (u64::try_from(job.run_id), u32::try_from(job.run_attempt)) {
-            (Ok(id), Ok(attempt)) => Some((GithubRunId::new(id), RunAttempt::new(attempt))),
-            _ => None,
-        };
-        let ci_build_id = github_run
-            .map(|(id, attempt)| github_ci_build_id(&job.repository, id, attempt).to_string())
-            .unwrap_or_default();
+        let ci_build_id = github_ci_build_id(&job.repository, run_id, attempt);
         let span = tracing::info_span!(
             "cancel",
             job = job.id.get(),
             delivery = %job.delivery_id,
             repository = %LogSafe(&job.repository),
-            run_id = job.run_id,
-            run_attempt = job.run_attempt,
-            ci_build_id = %LogSafe(&ci_build_id),
+            run_id = run_id.get(),
+            run_attempt = attempt.get(),
+            ci_build_id = %LogSafe(ci_build_id.as_str()),
             attempt = job.attempts,
         );
         async {
@@ -292,15 +292,6 @@ impl Worker {
                     claimed,
                     JobOutcome::Rejected,
                     Some("no Currents API key is configured"),
-                )
-                .await;
-                return;
-            };
-            let Some((run_id, attempt)) = github_run else {
-                self.finish(
-                    claimed,
-                    JobOutcome::Rejected,
-                    Some("the job's run id or attempt is out of range"),
                 )
                 .await;
                 return;
@@ -333,7 +324,7 @@ impl Worker {
                     "job will be retried"
                 );
                 match inner.store.reschedule(claimed, after, &error).await {
-                    Ok(true) => self.count(claimed.job.kind, "retry"),
+                    Ok(true) => self.count(claimed.job.spec.kind(), "retry"),
                     Ok(false) => tracing::warn!(
                         "lost the lease before rescheduling; another worker has the job"
                     ),
@@ -357,9 +348,9 @@ impl Worker {
         let inner = &self.inner;
         match inner.store.finish(claimed, outcome, error).await {
             Ok(true) => {
-                self.count(claimed.job.kind, outcome.label());
+                self.count(claimed.job.spec.kind(), outcome.label());
                 let state = outcome.state().as_str();
-                let kind = claimed.job.kind.as_str();
+                let kind = claimed.job.spec.kind().as_str();
                 let outcome = outcome.label();
                 match error {
                     Some(error) => tracing::error!(state, outcome, kind, %error, "job ended"),

@@ -84,8 +84,8 @@ pub fn build(
 
     let is_timeout = run.timeout.as_ref().is_some_and(|t| t.is_timeout);
     Report {
-        run_id: run.run_id.to_string(),
-        project_id: run.project_id.as_ref().map(ToString::to_string),
+        run_id: run.run_id.clone(),
+        project_id: run.project_id.clone(),
         run_url,
         completion: run.completion_state.clone(),
         status: run.status.clone(),

@@ -24,7 +24,7 @@ pub struct Comparison {
 /// The base branch's run and what failed in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseRun {
-    pub run_id: String,
+    pub run_id: crate::currents::RunId,
     pub run_url: String,
     /// `(spec, title path)` of every test that failed in the base run.
     failing: HashSet<(String, String)>,

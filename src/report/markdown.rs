@@ -104,7 +104,10 @@ const MAX_FIXED_LISTED: usize = 50;
 /// `[Run {id} on Currents](run URL)`.
 pub(super) fn run_link(report: &Report) -> String {
     link(
-        &format!("Run {} on Currents", escape_markdown(&report.run_id)),
+        &format!(
+            "Run {} on Currents",
+            escape_markdown(report.run_id.as_str())
+        ),
         &report.run_url,
     )
 }
@@ -202,7 +205,7 @@ fn head(report: &Report) -> String {
                     out,
                     "Compared with {} of {branch}: **{new} new**, {} also failing on {branch}, {} fixed.\n\n",
                     link(
-                        &format!("run {}", escape_markdown(&base.run_id)),
+                        &format!("run {}", escape_markdown(base.run_id.as_str())),
                         &base.run_url
                     ),
                     report.failures.len() - new,

@@ -23,13 +23,14 @@ pub use markdown::{
 };
 
 use crate::currents::models::{CompletionState, RunStatus};
+use crate::currents::{ProjectId, RunId};
 
 /// Everything a reader needs to know about one Currents run, failures first.
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub run_id: String,
+    pub run_id: RunId,
     /// The Currents project, when the run names it.
-    pub project_id: Option<String>,
+    pub project_id: Option<ProjectId>,
     /// The dashboard page of the run.
     pub run_url: String,
     pub completion: CompletionState,

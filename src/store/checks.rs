@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::model::{CheckRecord, JobId, NewJob};
+use super::job::NewJob;
+use super::model::{CheckRecord, JobId};
 use super::{Backend, Store, StoreError, millis, sql};
 use crate::currents::RunId;
 use crate::github::Repository;
@@ -128,16 +129,16 @@ impl Store {
     /// finished job again with this job's payload; `None` when that job is pending or running.
     pub async fn queue(&self, job: &NewJob, origin: &str) -> Result<Option<JobId>, StoreError> {
         let key = job.dedupe_key();
-        let payload = job.check.as_ref().map(|c| c.payload.as_str());
+        let (payload, run_id, run_attempt) = job.columns();
         with_pool!(self, pool => {
             let created: Option<JobId> = sqlx::query_scalar(sql(&self.queries.insert_job))
                 .bind(&key)
                 .bind(&job.repository)
-                .bind(job.run_id)
-                .bind(job.run_attempt)
+                .bind(run_id)
+                .bind(run_attempt)
                 .bind(origin)
                 .bind(job.kind().as_str())
-                .bind(payload)
+                .bind(&payload)
                 .fetch_optional(pool)
                 .await?;
             if created.is_some() {
@@ -145,7 +146,7 @@ impl Store {
             }
             Ok(sqlx::query_scalar(sql(&self.queries.requeue_finished_by_key))
                 .bind(&key)
-                .bind(payload)
+                .bind(&payload)
                 .fetch_optional(pool)
                 .await?)
         })

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::model::{Claimed, Job, JobId, JobOutcome, JobState, Pruned, QueueStats, Requeue};
+use super::job::{Claimed, ClaimedRow, Job, JobRow};
+use super::model::{JobId, JobOutcome, JobState, Pruned, QueueStats, Requeue};
 use super::{Backend, Store, StoreError, millis, sql};
 
 /// Rows one retention statement deletes: small enough that ingest never waits long behind it.
@@ -30,12 +31,13 @@ impl Store {
     ) -> Result<Vec<Claimed>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         with_pool!(self, pool => {
-            Ok(sqlx::query_as::<_, Claimed>(sql(&self.queries.claim))
+            let rows = sqlx::query_as::<_, ClaimedRow>(sql(&self.queries.claim))
                 .bind(owner)
                 .bind(millis(lease))
                 .bind(limit)
                 .fetch_all(pool)
-                .await?)
+                .await?;
+            Ok(rows.into_iter().map(Claimed::from).collect())
         })
     }
 
@@ -114,21 +116,23 @@ impl Store {
     /// Jobs in `state` (all when `None`), newest first. Reads from the read pool.
     pub async fn jobs(&self, state: Option<JobState>, limit: i64) -> Result<Vec<Job>, StoreError> {
         with_pool!(read self, pool => {
-            Ok(sqlx::query_as::<_, Job>(sql(&self.queries.jobs))
+            let rows = sqlx::query_as::<_, JobRow>(sql(&self.queries.jobs))
                 .bind(state.map(JobState::as_str))
                 .bind(limit)
                 .fetch_all(pool)
-                .await?)
+                .await?;
+            Ok(rows.into_iter().map(Job::from).collect())
         })
     }
 
     /// One job, from the write pool (it is read right after a write).
     pub async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         with_pool!(self, pool => {
-            Ok(sqlx::query_as::<_, Job>(sql(&self.queries.job))
+            let row = sqlx::query_as::<_, JobRow>(sql(&self.queries.job))
                 .bind(id)
                 .fetch_optional(pool)
-                .await?)
+                .await?;
+            Ok(row.map(Job::from))
         })
     }
 

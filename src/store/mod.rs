@@ -9,6 +9,7 @@
 //!
 //! Only this module talks to the database.
 
+mod job;
 mod model;
 mod postgres;
 mod queries;
@@ -22,9 +23,10 @@ use sqlx::AssertSqlSafe;
 pub(crate) use queries::Queries;
 use queries::sql;
 
+pub use job::{CheckEvent, CheckPayload, Claimed, Job, JobSpec, NewJob};
 pub use model::{
-    CheckRecord, Claimed, DeliveryId, HookId, Job, JobId, JobKind, JobOutcome, JobState,
-    MAX_ID_BYTES, NewCheckJob, NewDelivery, NewJob, Pruned, QueueStats, Recorded, Requeue,
+    CheckRecord, DeliveryId, HookId, JobId, JobKind, JobOutcome, JobState, MAX_ID_BYTES,
+    NewDelivery, Pruned, QueueStats, Recorded, Requeue,
 };
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
@@ -93,6 +95,7 @@ macro_rules! record_one {
             let queries: &$crate::store::Queries = $queries;
             let delivery: &$crate::store::NewDelivery<'_> = $delivery;
             let job: Option<&$crate::store::NewJob> = $job;
+            let columns = job.map($crate::store::NewJob::columns);
             if let Some(digest) = delivery.body_digest {
                 // A signed body GitHub sent once, replayed under a new delivery id.
                 let replayed: i64 =
@@ -112,8 +115,8 @@ macro_rules! record_one {
                     .bind(delivery.event)
                     .bind(delivery.action)
                     .bind(job.map(|j| j.repository.as_str()))
-                    .bind(job.map(|j| j.run_id))
-                    .bind(job.map(|j| j.run_attempt))
+                    .bind(columns.as_ref().map(|c| c.1))
+                    .bind(columns.as_ref().map(|c| c.2))
                     .bind(delivery.body)
                     .bind(delivery.body_digest)
                     .fetch_optional(&mut *$tx)
@@ -125,15 +128,16 @@ macro_rules! record_one {
                 return Ok($crate::store::Recorded::Delivery);
             };
             let key = job.dedupe_key();
+            let (payload, run_id, run_attempt) = columns.unwrap_or_default();
             let created: Option<$crate::store::JobId> =
                 sqlx::query_scalar($crate::store::sql_of(&queries.insert_job))
                     .bind(&key)
                     .bind(&job.repository)
-                    .bind(job.run_id)
-                    .bind(job.run_attempt)
+                    .bind(run_id)
+                    .bind(run_attempt)
                     .bind(delivery.delivery_id.as_str())
                     .bind(job.kind().as_str())
-                    .bind(job.check.as_ref().map(|c| c.payload.as_str()))
+                    .bind(payload)
                     .fetch_optional(&mut *$tx)
                     .await?;
             if let Some(id) = created {

@@ -5,70 +5,34 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use super::job::Job;
+
 /// The longest delivery or hook id stored. GitHub's are a UUID (36 bytes) and a decimal number;
 /// anything far longer is not GitHub, and storing it would let a client grow the database.
 pub const MAX_ID_BYTES: usize = 128;
 
-/// A cancel job's row id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, sqlx::Type)]
-#[serde(transparent)]
-#[sqlx(transparent)]
-pub struct JobId(i64);
-
-impl JobId {
-    pub const fn new(id: i64) -> Self {
-        Self(id)
-    }
-
-    pub const fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-macro_rules! header_id {
-    ($(#[$doc:meta])* $name:ident, allow_empty = $allow_empty:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
-        #[serde(transparent)]
-        #[sqlx(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            /// The id, when it is at most [`MAX_ID_BYTES`] long (and not empty, where an id is
-            /// required).
-            pub fn parse(value: &str) -> Option<Self> {
-                let fits = value.len() <= MAX_ID_BYTES && ($allow_empty || !value.is_empty());
-                fits.then(|| Self(value.to_owned()))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-header_id!(
-    /// `X-GitHub-Delivery`: the delivery's GUID, kept on a redelivery.
-    DeliveryId,
-    allow_empty = false
+crate::ids::id_type!(
+    /// A job's row id.
+    #[derive(sqlx::Type)]
+    #[sqlx(transparent)]
+    JobId(i64)
 );
-header_id!(
+
+crate::ids::id_type!(
+    /// `X-GitHub-Delivery`: the delivery's GUID, kept on a redelivery.
+    #[derive(sqlx::Type)]
+    #[sqlx(transparent)]
+    DeliveryId(String),
+    max = MAX_ID_BYTES,
+    empty = false
+);
+crate::ids::id_type!(
     /// `X-GitHub-Hook-ID`: which hook sent the delivery; empty when absent.
-    HookId,
-    allow_empty = true
+    #[derive(sqlx::Type)]
+    #[sqlx(transparent)]
+    HookId(String),
+    max = MAX_ID_BYTES,
+    empty = true
 );
 
 /// The state of a cancel job.
@@ -209,6 +173,8 @@ pub enum JobOutcome {
     NotAllowed,
     /// The run's repository is on another host than `--github-server-url`.
     OtherHost,
+    /// The job's row cannot be read by this version (a payload edited by hand).
+    Unreadable,
 }
 
 impl JobOutcome {
@@ -225,7 +191,29 @@ impl JobOutcome {
             Self::NotInstalled => "not-installed",
             Self::NotAllowed => "not-allowed",
             Self::OtherHost => "other-host",
+            Self::Unreadable => "unreadable",
         }
+    }
+
+    /// Every outcome, for reading labels back.
+    pub const ALL: [Self; 12] = [
+        Self::Cancelled,
+        Self::AlreadyCancelled,
+        Self::NotFound,
+        Self::DryRun,
+        Self::GaveUp,
+        Self::Rejected,
+        Self::CheckInProgress,
+        Self::CheckCompleted,
+        Self::NotInstalled,
+        Self::NotAllowed,
+        Self::OtherHost,
+        Self::Unreadable,
+    ];
+
+    /// The outcome of a label; `None` for text this version never wrote.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.label() == label)
     }
 
     /// The state a job with this outcome ends in.
@@ -240,50 +228,14 @@ impl JobOutcome {
             | Self::NotAllowed
             | Self::OtherHost => JobState::Done,
             Self::DryRun => JobState::Dry,
-            Self::GaveUp | Self::Rejected => JobState::Dead,
+            Self::GaveUp | Self::Rejected | Self::Unreadable => JobState::Dead,
         }
     }
 }
 
-/// A job, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct Job {
-    pub id: JobId,
-    pub kind: JobKind,
-    pub dedupe_key: String,
-    /// A check job's Currents webhook fields (JSON); `None` for a cancel.
-    pub payload: Option<String>,
-    pub repository: String,
-    pub run_id: i64,
-    pub run_attempt: i64,
-    pub delivery_id: DeliveryId,
-    pub state: JobState,
-    pub outcome: Option<String>,
-    pub attempts: i64,
-    pub next_run_at: i64,
-    pub lease_owner: Option<String>,
-    pub lease_until: Option<i64>,
-    /// Raised by every claim: a worker's writes name the generation it claimed, so a copy
-    /// whose lease another worker took over can no longer finish or reschedule the job.
-    pub lease_generation: i64,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// A job a worker has just claimed, with the database's clock at the claim: the worker
-/// measures the job's age against it, never against its own host's clock.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Claimed {
-    #[sqlx(flatten)]
-    pub job: Job,
-    pub claimed_at: i64,
-}
-
-impl Claimed {
-    /// Milliseconds since the job was queued.
-    pub fn age_ms(&self) -> i64 {
-        (self.claimed_at - self.job.created_at).max(0)
+impl Serialize for JobOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.label())
     }
 }
 
@@ -299,69 +251,6 @@ pub struct NewDelivery<'a> {
     /// The SHA-256 (hex) of the signed body: a body already stored under another delivery id
     /// is a replay, and is stored no more.
     pub body_digest: Option<&'a str>,
-}
-
-/// A job to queue: a cancel for a workflow run, or (with `check`) a check update.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewJob {
-    pub repository: String,
-    pub run_id: i64,
-    pub run_attempt: i64,
-    pub check: Option<NewCheckJob>,
-}
-
-/// What a check job stores beyond its repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewCheckJob {
-    /// Names the one event the job is for (Currents run, event, group): a second webhook with
-    /// the same key is the same job.
-    pub key: String,
-    /// The webhook's fields the worker needs, as JSON.
-    pub payload: String,
-}
-
-impl NewJob {
-    /// A cancel job for a workflow run attempt.
-    pub fn cancel(repository: impl Into<String>, run_id: i64, run_attempt: i64) -> Self {
-        Self {
-            repository: repository.into(),
-            run_id,
-            run_attempt,
-            check: None,
-        }
-    }
-
-    /// A check job.
-    pub fn check(repository: impl Into<String>, check: NewCheckJob) -> Self {
-        Self {
-            repository: repository.into(),
-            run_id: 0,
-            run_attempt: 0,
-            check: Some(check),
-        }
-    }
-
-    pub fn kind(&self) -> JobKind {
-        if self.check.is_some() {
-            JobKind::Check
-        } else {
-            JobKind::Cancel
-        }
-    }
-
-    /// One cancel job per workflow run attempt (repository names are case-insensitive on
-    /// GitHub); one check job per Currents event.
-    pub fn dedupe_key(&self) -> String {
-        match &self.check {
-            Some(check) => format!("check#{}", check.key),
-            None => format!(
-                "{}#{}#{}",
-                self.repository.to_ascii_lowercase(),
-                self.run_id,
-                self.run_attempt
-            ),
-        }
-    }
 }
 
 /// What the store remembers of a Currents run's check run, read under its lease.

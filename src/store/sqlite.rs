@@ -15,7 +15,8 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::model::{DeliveryId, HookId, NewDelivery, NewJob, Recorded};
+use super::job::NewJob;
+use super::model::{DeliveryId, HookId, NewDelivery, Recorded};
 use super::{Queries, StoreError, record_one};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -528,9 +528,9 @@ async fn the_currents_route_checks_secret_timestamp_and_payload_before_storing()
     );
     let jobs = store.jobs(None, 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].kind, currents_bridge::store::JobKind::Check);
+    assert_eq!(jobs[0].spec.kind(), currents_bridge::store::JobKind::Check);
     assert_eq!(jobs[0].repository, REPO);
-    let payload: Value = serde_json::from_str(jobs[0].payload.as_deref().unwrap()).unwrap();
+    let payload: Value = serde_json::to_value(&jobs[0].spec).unwrap();
     assert_eq!(payload["run_id"], RUN_ID);
     assert_eq!(payload["event"], "RUN_FINISH");
     assert!(

@@ -327,7 +327,7 @@ proptest! {
         let instances: Vec<Instance> = instances.iter().map(|i| serde_json::from_value(i["data"].clone()).unwrap()).collect();
         let instances: HashMap<_, _> = instances.into_iter().map(|i| (i.instance_id.clone(), i)).collect();
         let mut report = report::build(&run, &instances, &HashMap::new(), SystemTime::UNIX_EPOCH);
-        report.run_id = run_id;
+        report.run_id = currents_bridge::currents::RunId::new(run_id);
         report.failures = failures;
         report.flaky = flaky;
         check_renderings(&report)?;

@@ -111,7 +111,7 @@ fn hostile_titles_and_errors_render_within_limits() {
 fn compared_example() -> report::Report {
     let mut report = example();
     let mut base = example();
-    base.run_id = "b0b0b0b0b0b0b0b0".into();
+    base.run_id = currents_bridge::currents::RunId::new("b0b0b0b0b0b0b0b0");
     base.run_url = "https://app.currents.dev/run/b0b0b0b0b0b0b0b0".into();
     let also = base.failures[1].clone();
     let mut fixed = base.failures[0].clone();

@@ -93,15 +93,14 @@ on_both_backends!(
 async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
     use currents_bridge::currents::RunId;
     use currents_bridge::github::Repository;
-    use currents_bridge::store::{CheckRecord, JobKind, NewCheckJob};
+    use currents_bridge::store::{CheckEvent, CheckPayload, CheckRecord, JobKind, JobSpec};
     let ids = ids("currents", "body-digest-1");
-    let job = NewJob::check(
-        "acme/webapp",
-        NewCheckJob {
-            key: "run1#RUN_FINISH#".into(),
-            payload: r#"{"run_id":"run1"}"#.into(),
-        },
-    );
+    let payload = CheckPayload {
+        event: CheckEvent::RunFinish,
+        run_id: RunId::new("run1"),
+        group_id: None,
+    };
+    let job = NewJob::check("acme/webapp", payload.clone());
     let Recorded::Job {
         id, created: true, ..
     } = store.record(&delivery(&ids), Some(&job)).await.unwrap()
@@ -109,9 +108,13 @@ async fn check_records_and_sweeps_are_leased_to_one_owner(store: Store) {
         panic!("a check job is queued");
     };
     let stored = store.job(id).await.unwrap().unwrap();
-    assert_eq!(stored.kind, JobKind::Check);
+    assert_eq!(stored.spec.kind(), JobKind::Check);
     assert_eq!(stored.dedupe_key, "check#run1#RUN_FINISH#");
-    assert_eq!(stored.payload.as_deref(), Some(r#"{"run_id":"run1"}"#));
+    assert_eq!(
+        stored.spec,
+        JobSpec::Check(payload),
+        "the typed payload is read back"
+    );
     assert!(store.has_delivery("body-digest-1").await.unwrap());
     assert!(!store.has_delivery("body-digest-2").await.unwrap());
 
@@ -268,12 +271,16 @@ fn delivery(ids: &Ids) -> NewDelivery<'_> {
     }
 }
 
-fn job(run_id: i64) -> NewJob {
-    NewJob::cancel("Acme/Webapp", run_id, 1)
+fn job(run_id: u64) -> NewJob {
+    NewJob::cancel(
+        "Acme/Webapp",
+        currents_bridge::ci_build_id::GithubRunId::new(run_id),
+        currents_bridge::ci_build_id::RunAttempt::new(1),
+    )
 }
 
 /// Records a cancelled-job delivery `d{run}` for `run`.
-async fn queue(store: &Store, run: i64) -> Recorded {
+async fn queue(store: &Store, run: u64) -> Recorded {
     store
         .record(&delivery(&ids("1", &format!("d{run}"))), Some(&job(run)))
         .await
@@ -370,7 +377,7 @@ async fn claims_leases_and_outcomes(store: Store) {
     );
     let done = store.job(claimed[0].job.id).await.unwrap().unwrap();
     assert_eq!(
-        (done.state, done.outcome.as_deref()),
+        (done.state, done.outcome.map(JobOutcome::label)),
         (JobState::Done, Some("cancelled")),
         "{backend}"
     );
@@ -503,7 +510,7 @@ async fn a_new_delivery_requeues_a_dead_job_and_bulk_retry_requeues_all(store: S
         queue(&store, run).await;
     }
     for claimed in store.claim("a", Duration::from_secs(60), 10).await.unwrap() {
-        let outcome = if claimed.job.run_id == 3 {
+        let outcome = if cancel_of(&claimed.job).0 == 3 {
             JobOutcome::Cancelled
         } else {
             JobOutcome::GaveUp

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::allow::ProjectRepos;
-use super::currents_hook::CheckPayload;
 use super::schedule::{Decision, RetrySchedule};
 use crate::currents::{
     CurrentsClient, Run, RunId, RunTarget, SourceError, WaitError, WaitEvent, WaitTiming,
@@ -32,13 +31,9 @@ use crate::currents::{
 };
 use crate::github::app::{AppError, GithubApp};
 use crate::github::{CommentMode, GithubError, GithubServer};
-use crate::store::{Claimed, JobOutcome, Store, StoreError};
+use crate::store::{CheckPayload, Claimed, JobOutcome, Store, StoreError};
 use lease::RecordLease;
 pub(crate) use place::{Placement, WarnedRuns, place};
-
-/// The event of the check jobs the reconcile pass queues: one look at the run, like
-/// `RUN_START`'s, that completes its check if the run is over.
-pub(crate) const RECONCILE: &str = "RECONCILE";
 
 /// How soon a job retries when another job holds its run's check record.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
@@ -117,21 +112,15 @@ enum Synced {
 }
 
 /// Runs one check job and says how it ends.
-pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decision {
+pub(super) async fn process(
+    ctx: &CheckContext<'_>,
+    claimed: &Claimed,
+    payload: &CheckPayload,
+) -> Decision {
     let job = &claimed.job;
-    let Some(payload) = job
-        .payload
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<CheckPayload>(p).ok())
-    else {
-        return finish(
-            JobOutcome::Rejected,
-            Some("the job's payload is unreadable"),
-        );
-    };
     let run = match look_at_run(ctx.currents, &payload.run_id).await {
         Ok(Some(run)) => run,
-        Ok(None) => return settle(ctx, claimed, sync::gone(ctx, &payload, claimed).await),
+        Ok(None) => return settle(ctx, claimed, sync::gone(ctx, payload, claimed).await),
         Err(e) if e.is_transient() => {
             return retry(ctx, claimed, &crate::log_safe::Chain(&e).to_string());
         }
@@ -157,14 +146,14 @@ pub(super) async fn process(ctx: &CheckContext<'_>, claimed: &Claimed) -> Decisi
     }) else {
         return busy();
     };
-    let mut result = sync::sync(ctx, &payload, &placement, &run, &mut lease).await;
+    let mut result = sync::sync(ctx, payload, &placement, &run, &mut lease).await;
     if matches!(&result, Err(e) if e.is_unauthorized()) {
         // A revoked or early-expired installation token: get a new one and try once more.
         ctx.app.forget_token(&placement.repo);
         // The record is read again (under a new fence): the first try may have saved progress.
         if let Ok(Some(mut again)) = lock(ctx, &payload.run_id, Some(&placement), &lock_owner).await
         {
-            result = sync::sync(ctx, &payload, &placement, &run, &mut again).await;
+            result = sync::sync(ctx, payload, &placement, &run, &mut again).await;
             again.release().await;
         }
     }

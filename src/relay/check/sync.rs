@@ -12,9 +12,8 @@ use crate::github::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRunId, CheckRunOutput, CheckRunUpdate,
     CheckStatus, CommentMode, GithubClient, NewCheckRun, Repository,
 };
-use crate::relay::currents_hook::CheckPayload;
 use crate::report;
-use crate::store::{Claimed, JobOutcome};
+use crate::store::{CheckPayload, Claimed, JobOutcome};
 
 /// Instances fetched at once, as the `report` step's default.
 const FETCH_CONCURRENCY: usize = 8;
@@ -320,10 +319,11 @@ async fn comment(
     }
 }
 
-/// `RUN_START` and the reconcile pass are done once the check shows the run; a finished
-/// group's event keeps looking until the whole run is over.
+/// `RUN_START` and the reconcile pass are done once the check shows the run
+/// ([`crate::store::CheckEvent::looks_once`]); a finished group's event keeps looking until the
+/// whole run is over.
 fn still_running(payload: &CheckPayload) -> Synced {
-    if matches!(payload.event.as_str(), "RUN_START" | super::RECONCILE) {
+    if payload.event.looks_once() {
         Synced::Done(JobOutcome::CheckInProgress)
     } else {
         Synced::StillRunning

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -821,8 +821,16 @@ pub fn synthetic_run(
     (run, instances)
 }
 
-/// Silences unused warnings for helpers used by some test files only.
-pub fn _method(_: Method) {}
+/// A cancel job's workflow run id and attempt.
+pub fn cancel_of(job: &currents_bridge::store::Job) -> (u64, u32) {
+    match &job.spec {
+        currents_bridge::store::JobSpec::Cancel {
+            run_id,
+            run_attempt,
+        } => (run_id.get(), run_attempt.get()),
+        other => panic!("not a cancel job: {other:?}"),
+    }
+}
 
 /// The webhook secret the relay tests configure.
 pub const WEBHOOK_SECRET: &str = "relay-test-secret-do-not-leak";
