@@ -7,7 +7,7 @@ use crate::currents::{CurrentsClient, DeleteOutcome, fetch_failed_instances};
 use crate::exit::Exit;
 use crate::github::runtime;
 use crate::http::Http;
-use crate::report;
+use crate::report::{Fetched, Publication, Shape};
 
 /// Runs one `run` subcommand.
 pub async fn run(config: RunConfig) -> anyhow::Result<Exit> {
@@ -33,14 +33,16 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Exit> {
                 return Ok(Exit::Success);
             }
             let details = fetch_failed_instances(&client, &run, fetch_concurrency).await?;
-            let report = report::build(
-                &run,
-                &details.instances,
-                &details.unavailable,
-                SystemTime::now(),
-            );
+            let fetched = Fetched {
+                run,
+                details,
+                base: None,
+                fetched_at: SystemTime::now(),
+            };
+            let publication = Publication::new(&fetched, &Shape::default());
             show(
-                report::job_summary(&report, None, crate::github::runtime::MAX_JOB_SUMMARY_BYTES)
+                publication
+                    .job_summary(None, runtime::MAX_JOB_SUMMARY_BYTES)
                     .trim_end(),
             );
             Ok(Exit::Success)

@@ -80,6 +80,7 @@ mod tests {
             api_key: Some("k".into()),
             project_id: project.map(Into::into),
             dry_run: None,
+            fetch_concurrency: None,
         };
         let select = RunSelectArgs {
             ci_build_id: Some("b-1".into()),

@@ -11,6 +11,7 @@ mod cancel;
 mod relay;
 mod report;
 mod run;
+mod shared;
 mod values;
 
 use std::path::PathBuf;
@@ -24,17 +25,19 @@ use crate::github::runtime::Runtime;
 use crate::retry::RetryPolicy;
 use values::{bad, parse_bool, parse_url, secret, set};
 
+pub use crate::github::CommentMode;
+pub use crate::report::FailOn;
 pub use cancel::{CancelArgs, CancelConfig};
 pub use relay::{
     DEFAULT_DATABASE_URL, DEFAULT_LEASE, DEFAULT_LISTEN, DEFAULT_MAX_BODY,
     DEFAULT_RELAY_POLL_INTERVAL, RelayArgs,
 };
 pub use report::{
-    CheckMode, CommentMode, CompareWith, DEFAULT_CHECK_NAME, DEFAULT_FETCH_CONCURRENCY,
-    DEFAULT_GITHUB_API_URL, DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, FailOn, Publish,
-    ReportArgs, ReportConfig, ReportInput, ShaSources,
+    CheckMode, CompareWith, DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, Publish, ReportArgs,
+    ReportConfig, ReportInput, ShaSources,
 };
 pub use run::{RunAction, RunArgs, RunCommand, RunConfig};
+pub use shared::{CheckArgs, DEFAULT_CHECK_NAME, DEFAULT_GITHUB_API_URL, GithubApiArgs, MediaArgs};
 pub use values::ConfigError;
 
 /// The default Currents API.
@@ -87,6 +90,9 @@ pub struct CurrentsArgs {
     /// Print what would be done instead of doing it
     #[arg(long, env = "CURRENTS_DRY_RUN", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub dry_run: Option<String>,
+    /// Instance fetches in flight at once [default: 8]
+    #[arg(long, env = "CURRENTS_FETCH_CONCURRENCY", value_name = "N")]
+    pub fetch_concurrency: Option<String>,
 }
 
 /// Which Currents run `report` and `cancel` act on.
@@ -129,6 +135,23 @@ impl CurrentsArgs {
             api_key,
             retry: RetryPolicy::ACTION,
         })
+    }
+
+    /// `--fetch-concurrency` (`CURRENTS_FETCH_CONCURRENCY`), the one setting of how many
+    /// instances every command fetches at once.
+    fn fetch_concurrency(&self) -> Result<usize, ConfigError> {
+        match set(self.fetch_concurrency.clone()) {
+            None => Ok(crate::currents::FETCH_CONCURRENCY),
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "--fetch-concurrency (CURRENTS_FETCH_CONCURRENCY) must be a number from 1 to 64, not {n:?}"
+                    ))
+                }),
+        }
     }
 
     /// `--dry-run` (`CURRENTS_DRY_RUN`), parsed once for every command.

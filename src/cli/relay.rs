@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::CurrentsArgs;
-use super::report::{DEFAULT_CHECK_NAME, DEFAULT_GITHUB_API_URL};
+use super::shared::{CheckArgs, GithubApiArgs, MediaArgs};
 use super::values::{ConfigError, bad, parse_duration, parse_size, parse_url, secret, set};
 use crate::currents::ProjectId;
 use crate::github::GithubServer;
@@ -101,14 +101,8 @@ pub struct RelayArgs {
     /// Client connections served at once; more get 503 [default: 4096, or fewer to fit the fd limit]
     #[arg(long, env = "RELAY_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<String>,
-    /// Secret shared with the report step for lasting media links; enables GET /media/{token}. Never logged.
-    #[arg(
-        long,
-        env = "CURRENTS_MEDIA_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
-    pub media_secret: Option<String>,
+    #[command(flatten)]
+    pub media: MediaArgs,
     /// The relay's public https URL, for the media links of App mode's checks
     #[arg(long, env = "RELAY_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
@@ -138,9 +132,8 @@ pub struct AppArgs {
     /// Or a path to the App's PEM private key
     #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_FILE", value_name = "PATH")]
     pub github_app_private_key_file: Option<PathBuf>,
-    /// GitHub's API: https://api.github.com, or https://HOST/api/v3 on GHES [default: https://api.github.com]
-    #[arg(long, env = "GITHUB_API_URL", value_name = "URL")]
-    pub github_api_url: Option<String>,
+    #[command(flatten)]
+    pub github_api: GithubApiArgs,
     /// Values accepted in Currents' X-Currents-Bridge-Secret header, comma-separated, newest first; enables POST /webhooks/currents. Never logged.
     #[arg(
         long,
@@ -161,12 +154,8 @@ pub struct AppArgs {
     /// How often to look at Currents for runs whose webhooks never arrived, so that no check stays open; 0 turns it off [default: 5m]
     #[arg(long, env = "RELAY_RECONCILE_INTERVAL", value_name = "DURATION")]
     pub reconcile_interval: Option<String>,
-    /// The check runs' name [default: Currents]
-    #[arg(long, env = "CURRENTS_CHECK_NAME", value_name = "NAME")]
-    pub check_name: Option<String>,
-    /// The pull request comment: off, always or failures, as the report step's [default: failures]
-    #[arg(long, env = "CURRENTS_COMMENT", value_name = "WHEN")]
-    pub comment: Option<String>,
+    #[command(flatten)]
+    pub check: CheckArgs,
 }
 
 #[derive(Subcommand)]
@@ -241,11 +230,7 @@ impl AppArgs {
                 "the GitHub App private key is not PEM text (-----BEGIN RSA PRIVATE KEY-----…): download it from the App's settings, Private keys",
             ));
         }
-        let api_url = parse_url(
-            "--github-api-url (GITHUB_API_URL)",
-            self.github_api_url.clone(),
-            DEFAULT_GITHUB_API_URL,
-        )?;
+        let api_url = self.github_api.api_url()?;
         let checks = match currents_secrets {
             Some(secrets) => Some(ChecksConfig {
                 secrets,
@@ -271,9 +256,8 @@ impl AppArgs {
                 self.catchup_interval.clone(),
                 DEFAULT_CATCHUP_INTERVAL,
             )?,
-            check_name: set(self.check_name.clone())
-                .unwrap_or_else(|| DEFAULT_CHECK_NAME.to_owned()),
-            comment: super::report::comment_mode(self.comment.clone())?,
+            check_name: self.check.check_name(),
+            comment: self.check.comment()?,
         }))
     }
 }
@@ -462,7 +446,8 @@ impl RelayArgs {
                 project_id: set(self.currents.project_id.clone()).map(ProjectId::new),
                 dry_run,
             },
-            media_secret: super::values::media_secret(self.media_secret.clone())?,
+            media_secret: self.media.secret()?,
+            fetch_concurrency: self.currents.fetch_concurrency()?,
             trusted_proxies: match set(self.trusted_proxies.clone()) {
                 None => TrustedProxies::default(),
                 Some(raw) => TrustedProxies::parse(&raw)

@@ -6,26 +6,21 @@ use std::time::Duration;
 use clap::Args;
 
 use super::cancel::cancel_target;
+use super::shared::{CheckArgs, GithubApiArgs, MediaArgs};
 use super::values::{ConfigError, bad, parse_bool, parse_duration, parse_url, secret, set};
 use super::{CurrentsArgs, GithubRunArgs, RunSelectArgs, github_run};
-use crate::ci_build_id::{CiBuildId, github_ci_build_id};
+use crate::ci_build_id::{CiBuildId, GithubRunId, RunAttempt, github_ci_build_id};
 use crate::currents::{CancelTarget, CurrentsConfig, ProjectId, RunId, RunTarget, WaitTiming};
 use crate::github::runtime::Runtime;
-use crate::github::{CheckRunId, GithubConfig, Repository};
+use crate::github::{CheckRunId, CommentMode, GithubConfig, Repository};
+use crate::report::FailOn;
 use crate::retry::RetryPolicy;
 
-/// The default GitHub API (github.com); GHES sets `GITHUB_API_URL`.
-pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
-/// The default check name.
-pub const DEFAULT_CHECK_NAME: &str = "Currents";
 /// How long `report` waits for the run by default: long enough for the slowest shards of a
 /// typical suite to upload after the reporting job starts.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How often `report` polls by default: a run's state changes per spec, every few seconds.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
-/// Instance fetches in flight at once by default: a 100-spec failure fetches in 13 rounds,
-/// without a burst that a rate limiter would notice.
-pub const DEFAULT_FETCH_CONCURRENCY: usize = 8;
 
 #[derive(Args)]
 pub struct ReportArgs {
@@ -35,9 +30,8 @@ pub struct ReportArgs {
     pub select: RunSelectArgs,
     #[command(flatten)]
     pub run: GithubRunArgs,
-    /// GitHub API base URL [default: https://api.github.com]
-    #[arg(long, env = "GITHUB_API_URL", value_name = "URL")]
-    pub github_api_url: Option<String>,
+    #[command(flatten)]
+    pub github_api: GithubApiArgs,
     /// Token that may write check runs (`permissions: checks: write`). Never logged.
     #[arg(
         long,
@@ -46,9 +40,10 @@ pub struct ReportArgs {
         value_name = "TOKEN"
     )]
     pub github_token: Option<String>,
-    /// Name of the check run [default: Currents]
-    #[arg(long, env = "CURRENTS_CHECK_NAME", value_name = "NAME")]
-    pub check_name: Option<String>,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    #[command(flatten)]
+    pub media: MediaArgs,
     /// How long to wait for the run to complete, e.g. 10m, 90s [default: 10m]
     #[arg(long, env = "CURRENTS_WAIT_TIMEOUT", value_name = "DURATION")]
     pub wait_timeout: Option<String>,
@@ -61,28 +56,16 @@ pub struct ReportArgs {
     /// Prefix that makes spec paths repository-relative, e.g. `e2e/`
     #[arg(long, env = "CURRENTS_PATH_PREFIX", value_name = "PATH")]
     pub path_prefix: Option<String>,
-    /// Exit 1 when tests failed: true, false, or new (only failures that do not fail on the
-    /// base branch) [default: false]
+    /// Exit 1 when the run did not pass: true, false, or new (only when a failure does not fail
+    /// on the base branch too) [default: false]
     #[arg(long, env = "CURRENTS_FAIL_ON_TEST_FAILURES", num_args = 0..=1, default_missing_value = "true", value_name = "WHEN")]
     pub fail_on_test_failures: Option<String>,
-    /// The sticky pull request comment: off, always, or failures (post when something failed,
-    /// and keep updating it once it exists) [default: failures]
-    #[arg(long, env = "CURRENTS_COMMENT", value_name = "WHEN")]
-    pub comment: Option<String>,
     /// The pull request to comment on [default: from the event, else the commit's open pull request]
     #[arg(long, env = "CURRENTS_PR_NUMBER", value_name = "N")]
     pub pr_number: Option<String>,
     /// A relay (`relay --media-secret`) whose /media links do not expire, e.g. https://relay.example.com
     #[arg(long, env = "CURRENTS_RELAY_URL", value_name = "URL")]
     pub relay_url: Option<String>,
-    /// The secret the relay signs media links with (`--media-secret`). Never logged.
-    #[arg(
-        long,
-        env = "CURRENTS_MEDIA_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
-    pub media_secret: Option<String>,
     /// Compare failures with the latest completed run of this branch; `off` to skip
     /// [default: a pull request's base branch]
     #[arg(long, env = "CURRENTS_COMPARE_BRANCH", value_name = "BRANCH")]
@@ -97,9 +80,6 @@ pub struct ReportArgs {
     /// The job's own check run id (`${{ job.check_run_id }}`; github.com and GHEC, not GHES)
     #[arg(long, env = "CURRENTS_JOB_CHECK_RUN_ID", value_name = "ID")]
     pub job_check_run_id: Option<String>,
-    /// Instance fetches in flight at once [default: 8]
-    #[arg(long, env = "CURRENTS_FETCH_CONCURRENCY", value_name = "N")]
-    pub fetch_concurrency: Option<String>,
     /// Read DIR/run.json and DIR/instances/<instanceId>.json instead of the API
     #[arg(long, value_name = "DIR")]
     pub from_dir: Option<PathBuf>,
@@ -140,26 +120,13 @@ pub enum Publish {
     },
 }
 
-/// What the check run's head SHA is chosen from (see `github::event::head_sha`).
+/// What the check run's head SHA is chosen from, beside the event
+/// ([`crate::github::event::Event::head_sha`]).
 #[derive(Debug, Clone, Default)]
 pub struct ShaSources {
     pub explicit: Option<String>,
-    pub event_name: Option<String>,
-    pub event_path: Option<PathBuf>,
     pub github_sha: Option<String>,
 }
-
-/// When `report` exits 1 for test failures (`--fail-on-test-failures`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailOn {
-    Never,
-    /// Any failed test.
-    Any,
-    /// A failure that does not fail on the base branch too (any failure without a base run).
-    New,
-}
-
-pub use crate::github::CommentMode;
 
 /// What `report` compares with (`--compare-branch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +167,7 @@ pub struct ReportConfig {
     pub media_relay: Option<(url::Url, crate::media::MediaSigner)>,
     /// `--pr-number`: overrides the pull request found from the event or the commit.
     pub pr_number: Option<u64>,
-    /// `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH`, for the pull request's base branch.
+    /// `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH`: the event, read once by the command.
     pub event_name: Option<String>,
     pub event_path: Option<PathBuf>,
     /// Whether to cancel the Currents run on SIGINT/SIGTERM (`--cancel-on-abort`).
@@ -211,222 +178,211 @@ pub struct ReportConfig {
     pub runtime: Runtime,
 }
 
-/// `--comment` (`CURRENTS_COMMENT`), for `report` and the relay.
-pub(super) fn comment_mode(value: Option<String>) -> Result<CommentMode, ConfigError> {
-    match set(value).map(|m| m.to_ascii_lowercase()).as_deref() {
-        None | Some("failures") => Ok(CommentMode::Failures),
-        Some("always") => Ok(CommentMode::Always),
-        Some("off" | "false") => Ok(CommentMode::Off),
-        Some(other) => Err(bad(format!(
-            "--comment (CURRENTS_COMMENT) must be off, always or failures, not {other:?}"
-        ))),
-    }
-}
-
-/// `--fetch-concurrency`: instance fetches in flight at once.
-pub(super) fn fetch_concurrency(value: Option<String>) -> Result<usize, ConfigError> {
-    match set(value) {
-        None => Ok(DEFAULT_FETCH_CONCURRENCY),
-        Some(n) => n
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=64).contains(n))
-            .ok_or_else(|| {
-                bad(format!(
-                    "--fetch-concurrency must be a number from 1 to 64, not {n:?}"
-                ))
-            }),
-    }
-}
-
 impl ReportArgs {
     pub fn into_config(self) -> Result<ReportConfig, ConfigError> {
         let dry_run = self.currents.dry_run()?;
         let github_run = github_run(&self.run)?;
-        let repository = set(self.run.github_repository.clone());
-        let cancel_on_abort = parse_bool(
-            "--cancel-on-abort (CURRENTS_CANCEL_ON_ABORT)",
-            self.cancel_on_abort.clone(),
-            true,
-        )?;
-
-        let source = match self.from_dir.clone() {
-            Some(dir) => ReportInput::Dir(dir),
-            None => {
-                let currents = self.currents.config()?;
-                let target = match set(self.select.run_id.clone()) {
-                    Some(id) => RunTarget::Id(RunId::new(id)),
-                    None => {
-                        let project_id = set(self.currents.project_id.clone()).ok_or_else(|| {
-                            bad("the Currents project id is missing: set the project-id input or CURRENTS_PROJECT_ID (or give run-id)")
-                        })?;
-                        let ci_build_id = match set(self.select.ci_build_id.clone())
-                            .and_then(CiBuildId::new)
-                        {
-                            Some(id) => id,
-                            None => match (&repository, github_run) {
-                                (Some(repo), Some((id, attempt))) => {
-                                    github_ci_build_id(repo, id, attempt)
-                                }
-                                _ => {
-                                    return Err(bad(
-                                        "cannot derive the ciBuildId outside GitHub Actions: set --ci-build-id (CURRENTS_CI_BUILD_ID) or --run-id (CURRENTS_RUN_ID)",
-                                    ));
-                                }
-                            },
-                        };
-                        RunTarget::CiBuild {
-                            project_id: ProjectId::new(project_id),
-                            ci_build_id,
-                        }
-                    }
-                };
-                ReportInput::Api {
-                    currents,
-                    target,
-                    timing: WaitTiming {
-                        timeout: parse_duration(
-                            "--wait-timeout (CURRENTS_WAIT_TIMEOUT)",
-                            self.wait_timeout.clone(),
-                            DEFAULT_WAIT_TIMEOUT,
-                        )?,
-                        poll_interval: parse_duration(
-                            "--poll-interval (CURRENTS_POLL_INTERVAL)",
-                            self.poll_interval.clone(),
-                            DEFAULT_POLL_INTERVAL,
-                        )?,
-                    },
-                }
-            }
-        };
-
-        let publish = if dry_run {
-            Publish::DryRun
-        } else {
-            let repository = repository.as_deref().ok_or_else(|| {
-                bad("GITHUB_REPOSITORY is not set: run inside GitHub Actions, or pass --dry-run to print the report")
-            })?;
-            let repository = Repository::parse(repository).ok_or_else(|| {
-                bad(format!(
-                    "GITHUB_REPOSITORY must look like owner/name, not {repository:?}"
-                ))
-            })?;
-            let client = match secret(self.github_token.clone()) {
-                Some(token) => Some(GithubConfig {
-                    api_url: parse_url(
-                        "GITHUB_API_URL",
-                        self.github_api_url.clone(),
-                        DEFAULT_GITHUB_API_URL,
-                    )?,
-                    token,
-                    retry: RetryPolicy::ACTION,
-                }),
-                None => None,
-            };
-            Publish::Github {
-                client,
-                repository,
-                sha: ShaSources {
-                    explicit: set(self.sha.clone()),
-                    event_name: set(self.event_name.clone()),
-                    event_path: self
-                        .event_path
-                        .clone()
-                        .filter(|p| !p.as_os_str().is_empty()),
-                    github_sha: set(self.github_sha.clone()),
-                },
-            }
-        };
-
-        let fetch_concurrency = fetch_concurrency(self.fetch_concurrency.clone())?;
-
         Ok(ReportConfig {
-            source,
-            publish,
-            check_name: set(self.check_name.clone())
-                .unwrap_or_else(|| DEFAULT_CHECK_NAME.to_owned()),
-            check_mode: match set(self.check_mode.clone())
-                .map(|m| m.to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("both") => CheckMode::Both,
-                Some("named") => CheckMode::Named,
-                Some("job") => CheckMode::Job,
-                Some(other) => {
-                    return Err(bad(format!(
-                        "--check-mode (CURRENTS_CHECK_MODE) must be named, job or both, not {other:?}"
-                    )));
-                }
+            source: self.source(github_run)?,
+            publish: if dry_run {
+                Publish::DryRun
+            } else {
+                self.publish()?
             },
-            job_check_run_id: match set(self.job_check_run_id.clone()) {
-                None => None,
-                Some(raw) => Some(CheckRunId::new(
-                    raw.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-                        bad(format!(
-                            "--job-check-run-id (CURRENTS_JOB_CHECK_RUN_ID) must be a check run id, not {raw:?}"
-                        ))
-                    })?,
-                )),
-            },
+            check_name: self.check.check_name(),
+            check_mode: self.check_mode()?,
+            job_check_run_id: self.job_check_run_id()?,
             path_prefix: set(self.path_prefix.clone()).unwrap_or_default(),
-            fail_on_test_failures: match set(self.fail_on_test_failures.clone()) {
-                Some(v) if v.eq_ignore_ascii_case("new") => FailOn::New,
-                raw => match parse_bool("", raw.clone(), false) {
-                    Ok(true) => FailOn::Any,
-                    Ok(false) => FailOn::Never,
-                    Err(_) => {
-                        return Err(bad(format!(
-                            "--fail-on-test-failures (CURRENTS_FAIL_ON_TEST_FAILURES) must be true, false or new, not {:?}",
-                            raw.unwrap_or_default()
-                        )));
-                    }
-                },
-            },
-            compare: match set(self.compare_branch.clone()) {
-                None => CompareWith::PullRequestBase,
-                Some(v) if v.eq_ignore_ascii_case("off") => CompareWith::Off,
-                Some(branch) if branch.len() > 255 || branch.chars().any(char::is_control) => {
-                    return Err(bad(
-                        "--compare-branch (CURRENTS_COMPARE_BRANCH) must be a branch name",
-                    ));
-                }
-                Some(branch) => CompareWith::Branch(branch),
-            },
-            comment: comment_mode(self.comment.clone())?,
-            media_relay: match (
-                set(self.relay_url.clone()),
-                super::values::media_secret(self.media_secret.clone())?,
-            ) {
-                (None, None) => None,
-                (Some(url), Some(secret)) => Some((
-                    parse_url("--relay-url (CURRENTS_RELAY_URL)", Some(url), "")?,
-                    crate::media::MediaSigner::new(secret),
-                )),
-                _ => {
-                    return Err(bad(
-                        "set both --relay-url (CURRENTS_RELAY_URL) and --media-secret (CURRENTS_MEDIA_SECRET) for lasting media links, or neither",
-                    ));
-                }
-            },
-            pr_number: match set(self.pr_number.clone()) {
-                None => None,
-                Some(raw) => Some(raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    bad(format!(
-                        "--pr-number (CURRENTS_PR_NUMBER) must be a pull request number, not {raw:?}"
-                    ))
-                })?),
-            },
+            fail_on_test_failures: self.fail_on()?,
+            compare: self.compare()?,
+            comment: self.check.comment()?,
+            media_relay: self.media_relay()?,
+            pr_number: self.pr_number()?,
             event_name: set(self.event_name.clone()),
-            event_path: self.event_path.clone().filter(|p| !p.as_os_str().is_empty()),
-            cancel_on_abort,
+            event_path: self
+                .event_path
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
+            cancel_on_abort: parse_bool(
+                "--cancel-on-abort (CURRENTS_CANCEL_ON_ABORT)",
+                self.cancel_on_abort.clone(),
+                true,
+            )?,
             cancel_target: cancel_target(&self.currents, &self.select, github_run),
-            fetch_concurrency,
+            fetch_concurrency: self.currents.fetch_concurrency()?,
             runtime: if dry_run {
                 Runtime::default()
             } else {
                 self.run.runtime()
             },
         })
+    }
+
+    /// The API (with the run's id or ciBuildId, and how long to wait) or `--from-dir`.
+    fn source(
+        &self,
+        github_run: Option<(GithubRunId, RunAttempt)>,
+    ) -> Result<ReportInput, ConfigError> {
+        if let Some(dir) = self.from_dir.clone() {
+            return Ok(ReportInput::Dir(dir));
+        }
+        let currents = self.currents.config()?;
+        let target = match set(self.select.run_id.clone()) {
+            Some(id) => RunTarget::Id(RunId::new(id)),
+            None => {
+                let project_id = set(self.currents.project_id.clone()).ok_or_else(|| {
+                    bad("the Currents project id is missing: set the project-id input or CURRENTS_PROJECT_ID (or give run-id)")
+                })?;
+                RunTarget::CiBuild {
+                    project_id: ProjectId::new(project_id),
+                    ci_build_id: self.ci_build_id(github_run)?,
+                }
+            }
+        };
+        let timing = WaitTiming {
+            timeout: parse_duration(
+                "--wait-timeout (CURRENTS_WAIT_TIMEOUT)",
+                self.wait_timeout.clone(),
+                DEFAULT_WAIT_TIMEOUT,
+            )?,
+            poll_interval: parse_duration(
+                "--poll-interval (CURRENTS_POLL_INTERVAL)",
+                self.poll_interval.clone(),
+                DEFAULT_POLL_INTERVAL,
+            )?,
+        };
+        Ok(ReportInput::Api {
+            currents,
+            target,
+            timing,
+        })
+    }
+
+    /// `--ci-build-id`, else the documented template from the runner's variables.
+    fn ci_build_id(
+        &self,
+        github_run: Option<(GithubRunId, RunAttempt)>,
+    ) -> Result<CiBuildId, ConfigError> {
+        if let Some(id) = set(self.select.ci_build_id.clone()).and_then(CiBuildId::new) {
+            return Ok(id);
+        }
+        match (set(self.run.github_repository.clone()), github_run) {
+            (Some(repo), Some((id, attempt))) => Ok(github_ci_build_id(&repo, id, attempt)),
+            _ => Err(bad(
+                "cannot derive the ciBuildId outside GitHub Actions: set --ci-build-id (CURRENTS_CI_BUILD_ID) or --run-id (CURRENTS_RUN_ID)",
+            )),
+        }
+    }
+
+    /// The repository, the token's client (when a token is set) and the commit's sources.
+    fn publish(&self) -> Result<Publish, ConfigError> {
+        let repository = set(self.run.github_repository.clone()).ok_or_else(|| {
+            bad("GITHUB_REPOSITORY is not set: run inside GitHub Actions, or pass --dry-run to print the report")
+        })?;
+        let repository = Repository::parse(&repository).ok_or_else(|| {
+            bad(format!(
+                "GITHUB_REPOSITORY must look like owner/name, not {repository:?}"
+            ))
+        })?;
+        let client = match secret(self.github_token.clone()) {
+            Some(token) => Some(GithubConfig {
+                api_url: self.github_api.api_url()?,
+                token,
+                retry: RetryPolicy::ACTION,
+            }),
+            None => None,
+        };
+        Ok(Publish::Github {
+            client,
+            repository,
+            sha: ShaSources {
+                explicit: set(self.sha.clone()),
+                github_sha: set(self.github_sha.clone()),
+            },
+        })
+    }
+
+    fn check_mode(&self) -> Result<CheckMode, ConfigError> {
+        match set(self.check_mode.clone())
+            .map(|m| m.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("both") => Ok(CheckMode::Both),
+            Some("named") => Ok(CheckMode::Named),
+            Some("job") => Ok(CheckMode::Job),
+            Some(other) => Err(bad(format!(
+                "--check-mode (CURRENTS_CHECK_MODE) must be named, job or both, not {other:?}"
+            ))),
+        }
+    }
+
+    fn job_check_run_id(&self) -> Result<Option<CheckRunId>, ConfigError> {
+        let Some(raw) = set(self.job_check_run_id.clone()) else {
+            return Ok(None);
+        };
+        raw.parse::<u64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(|id| Some(CheckRunId::new(id)))
+            .ok_or_else(|| {
+                bad(format!(
+                    "--job-check-run-id (CURRENTS_JOB_CHECK_RUN_ID) must be a check run id, not {raw:?}"
+                ))
+            })
+    }
+
+    fn fail_on(&self) -> Result<FailOn, ConfigError> {
+        match set(self.fail_on_test_failures.clone()) {
+            Some(v) if v.eq_ignore_ascii_case("new") => Ok(FailOn::New),
+            raw => match parse_bool("", raw.clone(), false) {
+                Ok(true) => Ok(FailOn::Any),
+                Ok(false) => Ok(FailOn::Never),
+                Err(_) => Err(bad(format!(
+                    "--fail-on-test-failures (CURRENTS_FAIL_ON_TEST_FAILURES) must be true, false or new, not {:?}",
+                    raw.unwrap_or_default()
+                ))),
+            },
+        }
+    }
+
+    fn compare(&self) -> Result<CompareWith, ConfigError> {
+        match set(self.compare_branch.clone()) {
+            None => Ok(CompareWith::PullRequestBase),
+            Some(v) if v.eq_ignore_ascii_case("off") => Ok(CompareWith::Off),
+            Some(branch) if branch.len() > 255 || branch.chars().any(char::is_control) => Err(bad(
+                "--compare-branch (CURRENTS_COMPARE_BRANCH) must be a branch name",
+            )),
+            Some(branch) => Ok(CompareWith::Branch(branch)),
+        }
+    }
+
+    /// `--relay-url` with `--media-secret`, both or neither.
+    fn media_relay(&self) -> Result<Option<(url::Url, crate::media::MediaSigner)>, ConfigError> {
+        match (set(self.relay_url.clone()), self.media.secret()?) {
+            (None, None) => Ok(None),
+            (Some(url), Some(secret)) => Ok(Some((
+                parse_url("--relay-url (CURRENTS_RELAY_URL)", Some(url), "")?,
+                crate::media::MediaSigner::new(secret),
+            ))),
+            _ => Err(bad(
+                "set both --relay-url (CURRENTS_RELAY_URL) and --media-secret (CURRENTS_MEDIA_SECRET) for lasting media links, or neither",
+            )),
+        }
+    }
+
+    fn pr_number(&self) -> Result<Option<u64>, ConfigError> {
+        let Some(raw) = set(self.pr_number.clone()) else {
+            return Ok(None);
+        };
+        raw.parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                bad(format!(
+                    "--pr-number (CURRENTS_PR_NUMBER) must be a pull request number, not {raw:?}"
+                ))
+            })
     }
 }
 

@@ -28,9 +28,6 @@ pub enum RunAction {
         /// Print the API's JSON answer as it came
         #[arg(long)]
         json: bool,
-        /// Instance fetches in flight at once, for the report's failure details [default: 8]
-        #[arg(long, env = "CURRENTS_FETCH_CONCURRENCY", value_name = "N")]
-        fetch_concurrency: Option<String>,
     },
     /// Cancel a run (as `cancel --run-id` does)
     Cancel {
@@ -80,14 +77,10 @@ impl RunArgs {
     pub fn into_config(self) -> Result<RunConfig, ConfigError> {
         let currents = self.currents.config()?;
         let command = match &self.action {
-            RunAction::Get {
-                run_id: id,
-                json,
-                fetch_concurrency,
-            } => RunCommand::Get {
+            RunAction::Get { run_id: id, json } => RunCommand::Get {
                 run_id: run_id(id)?,
                 json: *json,
-                fetch_concurrency: super::report::fetch_concurrency(fetch_concurrency.clone())?,
+                fetch_concurrency: self.currents.fetch_concurrency()?,
             },
             RunAction::Cancel { run_id: id } => RunCommand::Cancel(Box::new(super::CancelConfig {
                 currents: currents.clone(),

@@ -21,6 +21,10 @@ pub use wait::{
     wait_for_completion,
 };
 
+/// Instance fetches in flight at once by default (`--fetch-concurrency`): a 100-spec failure
+/// fetches in 13 rounds, without a burst that a rate limiter would notice.
+pub const FETCH_CONCURRENCY: usize = 8;
+
 /// The Currents dashboard. Its run and test pages need a login but, unlike the signed media
 /// URLs of the API, never expire, so they are the lasting links in a report.
 pub const DASHBOARD_URL: &str = "https://app.currents.dev";

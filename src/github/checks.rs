@@ -196,6 +196,29 @@ impl GithubClient {
         Ok(written)
     }
 
+    /// Appends `batches` of annotations to check run `id`, one update each (each update sends
+    /// `output`'s text again, as GitHub requires).
+    pub async fn append_annotations<'a>(
+        &self,
+        repo: &Repository,
+        id: CheckRunId,
+        output: CheckRunOutput<'_>,
+        batches: impl Iterator<Item = &'a [Annotation]>,
+    ) -> Result<(), GithubError> {
+        for annotations in batches {
+            let update = CheckRunUpdate {
+                conclusion: None,
+                status: None,
+                output: Some(CheckRunOutput {
+                    annotations,
+                    ..output.clone()
+                }),
+            };
+            self.update(repo, id, &update).await?;
+        }
+        Ok(())
+    }
+
     /// Marks an existing check run completed with `conclusion`.
     pub async fn complete_check_run(
         &self,

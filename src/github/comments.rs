@@ -29,6 +29,13 @@ pub enum CommentMode {
     Failures,
 }
 
+/// An open pull request: its number, and the branch it merges into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub base: Option<String>,
+}
+
 /// A comment, with the fields we use.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct IssueComment {
@@ -184,12 +191,19 @@ impl GithubClient {
         &self,
         repo: &Repository,
         sha: &str,
-    ) -> Result<Vec<u64>, GithubError> {
+    ) -> Result<Vec<PullRequest>, GithubError> {
         #[derive(Deserialize)]
         struct Pull {
             number: u64,
             #[serde(default)]
             state: Option<String>,
+            #[serde(default)]
+            base: Option<Base>,
+        }
+        #[derive(Deserialize)]
+        struct Base {
+            #[serde(rename = "ref")]
+            name: String,
         }
         let url = self.url(&["repos", &repo.owner, &repo.name, "commits", sha, "pulls"]);
         let (pulls, _): (Vec<Pull>, _) = self
@@ -202,7 +216,10 @@ impl GithubClient {
         Ok(pulls
             .into_iter()
             .filter(|p| p.state.as_deref().is_none_or(|s| s == "open"))
-            .map(|p| p.number)
+            .map(|p| PullRequest {
+                number: p.number,
+                base: p.base.map(|b| b.name),
+            })
             .collect())
     }
 }

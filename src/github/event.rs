@@ -1,6 +1,84 @@
-//! The event that triggered the workflow (`GITHUB_EVENT_PATH`), for the check run's head SHA.
+//! The event that triggered the workflow (`GITHUB_EVENT_NAME`, `GITHUB_EVENT_PATH`): read
+//! once ([`Event::load`]) and asked for the check run's head SHA, the pull request and its base
+//! branch.
+
+use std::path::Path;
 
 use serde_json::Value;
+
+/// The workflow's event, read once.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    name: Option<String>,
+    payload: Option<Value>,
+}
+
+impl Event {
+    /// Reads the event file. A file that cannot be read or parsed is no event (every question
+    /// then falls back), with the reason for one warning.
+    pub fn load(name: Option<&str>, path: Option<&Path>) -> (Self, Option<String>) {
+        let name = name.map(str::to_owned).filter(|n| !n.trim().is_empty());
+        let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
+            return (
+                Self {
+                    name,
+                    payload: None,
+                },
+                None,
+            );
+        };
+        let read = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()));
+        match read {
+            Ok(payload) => (
+                Self {
+                    name,
+                    payload: Some(payload),
+                },
+                None,
+            ),
+            Err(reason) => (
+                Self {
+                    name,
+                    payload: None,
+                },
+                Some(format!(
+                    "Cannot read GITHUB_EVENT_PATH ({}): {reason}",
+                    path.display()
+                )),
+            ),
+        }
+    }
+
+    /// An event from its name and payload.
+    pub fn new(name: Option<&str>, payload: Option<Value>) -> Self {
+        Self {
+            name: name.map(str::to_owned),
+            payload,
+        }
+    }
+
+    /// The commit a check run belongs on ([`head_sha`]).
+    pub fn head_sha(&self, explicit: Option<&str>, github_sha: Option<&str>) -> Option<String> {
+        head_sha(
+            explicit,
+            self.name.as_deref(),
+            self.payload.as_ref(),
+            github_sha,
+        )
+    }
+
+    /// The base branch of the event's pull request ([`pull_request_base`]).
+    pub fn pull_request_base(&self) -> Option<String> {
+        pull_request_base(self.name.as_deref(), self.payload.as_ref())
+    }
+
+    /// The event's pull request ([`pull_request_number`]).
+    pub fn pull_request_number(&self) -> Option<u64> {
+        pull_request_number(self.name.as_deref(), self.payload.as_ref())
+    }
+}
 
 /// The commit a check run belongs on:
 /// 1. `--sha` when given;
@@ -72,6 +150,19 @@ pub fn pull_request_number(event_name: Option<&str>, event: Option<&Value>) -> O
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unreadable_event_file_is_no_event_and_says_why() {
+        let dir = std::env::temp_dir().join(format!("event-{}", std::process::id()));
+        std::fs::write(&dir, "{not json").unwrap();
+        let (event, warning) = super::Event::load(Some("pull_request"), Some(&dir));
+        std::fs::remove_file(&dir).unwrap();
+        assert!(warning.unwrap().contains("Cannot read GITHUB_EVENT_PATH"));
+        assert_eq!(event.head_sha(None, Some("abc")).as_deref(), Some("abc"));
+        assert_eq!(event.pull_request_number(), None);
+        let (none, warning) = super::Event::load(Some("push"), None);
+        assert!(warning.is_none() && none.pull_request_base().is_none());
+    }
+
     #[test]
     fn the_pull_request_number_comes_from_the_event() {
         let pr = json!({"number": 7, "pull_request": {"number": 7}});

@@ -16,7 +16,7 @@ pub use checks::{
 };
 pub use client::{GithubClient, GithubConfig, GithubError, Permission, Repository};
 pub use comments::{
-    ACTIONS_BOT, CommentMode, CommentUser, IssueComment, MAX_COMMENT_CHARS, Sticky, marker,
-    sticky_comment,
+    ACTIONS_BOT, CommentMode, CommentUser, IssueComment, MAX_COMMENT_CHARS, PullRequest, Sticky,
+    marker, sticky_comment,
 };
 pub use remote::{GithubServer, repository_of};

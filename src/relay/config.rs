@@ -39,6 +39,8 @@ pub struct RelayConfig {
     pub media_secret: Option<SecretString>,
     /// `--public-url`: where the relay is reached, for the media links of App mode's checks.
     pub public_url: Option<url::Url>,
+    /// `--fetch-concurrency`: instances App mode's check jobs fetch at once.
+    pub fetch_concurrency: usize,
     /// `--trusted-proxies`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
 }

@@ -184,6 +184,7 @@ fn start_app_mode(
             media: media_signer.zip(config.public_url.clone()),
             allow: projects,
             server: app_config.server,
+            fetch_concurrency: config.fetch_concurrency,
             warned: Arc::new(WarnedRuns::default()),
         },
     })

@@ -9,6 +9,7 @@ mod build;
 mod comment;
 mod compare;
 mod markdown;
+mod publish;
 pub mod text;
 
 use std::time::SystemTime;
@@ -21,6 +22,7 @@ pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
 pub use markdown::{
     CheckOutput, check_output, gone_output, in_progress_output, job_summary, pointer_summary,
 };
+pub use publish::{Base, FailOn, Fetched, Publication, Shape};
 
 use crate::currents::models::{CompletionState, RunStatus};
 use crate::currents::{ProjectId, RunId};

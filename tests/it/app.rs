@@ -833,3 +833,59 @@ async fn a_cancelled_run_without_a_start_gets_a_cancelled_check() {
     );
     assert!(github.rejected().is_empty(), "{:?}", github.rejected());
 }
+
+/// The media note names the time the run was read, which differs between two reports.
+fn without_media_note(summary: &str) -> String {
+    summary
+        .lines()
+        .filter(|l| !l.starts_with("<sub>"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn app_modes_check_compares_with_the_base_branch_as_the_step_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = example_currents(0);
+    with_base_branch(&mut state, false);
+    let currents = FakeCurrents::start(state).await;
+    let mut app_state = AppState::installed_on(&[REPO]);
+    app_state.pulls.insert(SHA.into(), vec![42]);
+    let github = FakeGithubApp::start(app_state).await;
+    let relay = start_app_relay(&dir.path().join("relay.db"), &currents, &github, &[]).await;
+    send_and_wait(&relay, &github, "RUN_FINISH").await;
+    let check = github.checks()[0].clone();
+    let summary = check.summary.clone().unwrap();
+    assert_eq!(
+        check.title.as_deref(),
+        Some("2 failed (1 new), 1 flaky, 9 passed, 1 skipped")
+    );
+    insta::assert_snapshot!("app_check_with_comparison", without_media_note(&summary));
+    assert!(
+        check
+            .annotations
+            .iter()
+            .any(|a| a["title"].as_str().unwrap().starts_with("New: "))
+    );
+
+    // The report step, for the same run against the same base, posts the same check.
+    let step_github = FakeGithub::start(GithubState::default()).await;
+    let mut workflow = Workflow::new(&currents, Some(&step_github));
+    workflow.set("CURRENTS_CHECK_SHA", SHA);
+    workflow.set("CURRENTS_COMPARE_BRANCH", "main");
+    let out = workflow.run(&["report"]).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let created = step_github
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/check-runs"))
+        .unwrap()
+        .json();
+    assert_eq!(created["output"]["title"].as_str(), check.title.as_deref());
+    assert_eq!(
+        without_media_note(created["output"]["summary"].as_str().unwrap()),
+        without_media_note(&summary),
+        "the step and App mode publish through the same pipeline"
+    );
+    drop(relay);
+}

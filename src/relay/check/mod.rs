@@ -54,6 +54,8 @@ pub struct CheckSettings {
     pub allow: ProjectRepos,
     /// The GitHub server that remotes must be on (`--github-server-url`).
     pub server: GithubServer,
+    /// Instances fetched at once (`--fetch-concurrency`, as the `report` step's).
+    pub fetch_concurrency: usize,
     /// Runs refused already, so that each is warned about once.
     pub(crate) warned: Arc<WarnedRuns>,
 }

@@ -6,17 +6,17 @@ use std::time::SystemTime;
 
 use super::lease::RecordLease;
 use super::{CheckContext, Placement, SyncError, Synced};
-use crate::currents::{Run, fetch_failed_instances};
+use crate::currents::{Run, base_run, fetch_failed_instances};
 use crate::github::app::AppError;
 use crate::github::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRunId, CheckRunOutput, CheckRunUpdate,
-    CheckStatus, CommentMode, GithubClient, NewCheckRun, Repository,
+    CheckStatus, CommentMode, GithubClient, NewCheckRun, PullRequest, Repository, Sticky,
+    sticky_comment,
 };
+use crate::log_safe::Chain;
 use crate::report;
+use crate::report::{Base, Fetched, MediaRef, Publication, Shape};
 use crate::store::{CheckPayload, Claimed, JobOutcome};
-
-/// Instances fetched at once, as the `report` step's default.
-const FETCH_CONCURRENCY: usize = 8;
 
 /// The check run a job brings up to date, and the client that may write it.
 struct Target<'a> {
@@ -80,7 +80,8 @@ pub(super) async fn sync(
     Ok(Synced::Done(JobOutcome::CheckCompleted))
 }
 
-/// The run is over: its report, its annotations, the conclusion, then the comment.
+/// The run is over: the same [`Publication`] as the `report` step's (compared with the latest
+/// run of the pull request's base branch), its annotations, the conclusion, then the comment.
 async fn complete(
     ctx: &CheckContext<'_>,
     placement: &Placement,
@@ -88,25 +89,37 @@ async fn complete(
     run: &Run,
     lease: &mut RecordLease<'_>,
 ) -> Result<(), SyncError> {
-    let details = fetch_failed_instances(ctx.currents, run, FETCH_CONCURRENCY).await?;
-    let mut report = report::build(
-        run,
-        &details.instances,
-        &details.unavailable,
-        SystemTime::now(),
+    let (details, pull_and_base) = tokio::join!(
+        fetch_failed_instances(ctx.currents, run, ctx.settings.fetch_concurrency),
+        pull_and_base(ctx, target, placement, run),
     );
-    if let Some((signer, public_url)) = &ctx.settings.media {
-        report::relay_media(&mut report, |media| signer.url(public_url, media));
-    }
-    let output = report::check_output(&report);
-    let annotations = report::annotations(&report, "");
-    send_annotations(target, &output, &annotations, lease).await?;
+    let (pull, base) = pull_and_base?;
+    let fetched = Fetched {
+        run: run.clone(),
+        details: details?,
+        base,
+        fetched_at: SystemTime::now(),
+    };
+    let relay = ctx
+        .settings
+        .media
+        .as_ref()
+        .map(|(signer, public_url)| move |media: &MediaRef| signer.url(public_url, media));
+    let shape = Shape {
+        path_prefix: "",
+        media: relay
+            .as_ref()
+            .map(|f| f as &(dyn Fn(&MediaRef) -> String + Sync)),
+    };
+    let publication = Publication::new(&fetched, &shape);
+    let output = &publication.output;
+    send_annotations(target, output, &publication.annotations, lease).await?;
     // The conclusion is a call of its own, after the last batch is recorded: a retry of it
     // sends no annotation again.
     let update = CheckRunUpdate {
-        conclusion: Some(report.conclusion.into()),
+        conclusion: Some(publication.conclusion()),
         status: Some(CheckStatus::Completed),
-        output: Some(output_of(&output, &[])),
+        output: Some(output_of(output, &[])),
     };
     lease.hold().await?;
     let completed = target
@@ -117,19 +130,64 @@ async fn complete(
     lease.save().await?;
     tracing::info!(
         check_run = target.id.get(),
-        conclusion = report.conclusion.as_str(),
-        annotations = annotations.len(),
+        conclusion = publication.report.conclusion.as_str(),
+        annotations = publication.annotations.len(),
         "check run completed"
     );
-    comment(
-        ctx,
-        target,
-        placement,
-        &report,
-        completed.html_url.as_deref(),
-    )
-    .await;
+    if let Some(pull) = pull {
+        comment(
+            ctx,
+            target,
+            pull.number,
+            &publication,
+            completed.html_url.as_deref(),
+        )
+        .await;
+    }
     Ok(())
+}
+
+/// The commit's open pull request, and the latest completed run of its base branch to compare
+/// with (as the `report` step compares a pull request's run). Failures are logged, and the
+/// check goes on without the comparison or the comment; only a refused token (401) is the
+/// attempt's error, so that it is replaced and the attempt tried again.
+async fn pull_and_base(
+    ctx: &CheckContext<'_>,
+    target: &Target<'_>,
+    placement: &Placement,
+    run: &Run,
+) -> Result<(Option<PullRequest>, Option<Base>), SyncError> {
+    let pull = match target
+        .github
+        .pulls_of_commit(target.repo, &placement.head_sha)
+        .await
+    {
+        Ok(pulls) => pulls.into_iter().next(),
+        Err(error) if error.status() == Some(401) => return Err(error.into()),
+        Err(error) => {
+            tracing::warn!(error = %Chain(&error), "cannot find the commit's pull request; no comparison and no comment");
+            None
+        }
+    };
+    let Some(branch) = pull.as_ref().and_then(|p| p.base.clone()) else {
+        return Ok((pull, None));
+    };
+    let concurrency = ctx.settings.fetch_concurrency;
+    match base_run(
+        ctx.currents,
+        &placement.project,
+        &branch,
+        &run.run_id,
+        concurrency,
+    )
+    .await
+    {
+        Ok(found) => Ok((pull, Some(Base { branch, found }))),
+        Err(error) => {
+            tracing::warn!(error = %Chain(&error), "cannot read the base branch's latest run; no comparison");
+            Ok((pull, None))
+        }
+    }
 }
 
 /// Sends, in batches, the annotations GitHub does not hold yet. Annotations append, so each
@@ -267,40 +325,28 @@ fn output_of<'a>(
     }
 }
 
-/// The same sticky comment as the `report` step's, on the commit's open pull request. The
-/// check is complete by now, so a refusal is logged, never retried.
+/// The same sticky comment as the `report` step's, on the commit's open pull request, written
+/// by the App's bot. The check is complete by now, so a refusal is logged, never retried.
 async fn comment(
     ctx: &CheckContext<'_>,
     target: &Target<'_>,
-    placement: &Placement,
-    report: &report::Report,
+    number: u64,
+    publication: &Publication,
     check_url: Option<&str>,
 ) {
     let mode = ctx.settings.comment;
     if mode == CommentMode::Off {
         return;
     }
-    let (github, repo) = (target.github, target.repo);
-    let number = match github.pulls_of_commit(repo, &placement.head_sha).await {
-        Ok(numbers) => match numbers.first() {
-            Some(number) => *number,
-            None => return,
-        },
-        Err(error) => {
-            tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot find the commit's pull request; no comment");
-            return;
-        }
-    };
-    let marker = crate::github::marker(&ctx.settings.check_name, placement.project.as_str());
-    let body = report::pr_comment(report, &marker, check_url);
-    let sticky = crate::github::Sticky {
+    let (marker, body) = publication.comment(&ctx.settings.check_name, check_url);
+    let sticky = Sticky {
         marker: &marker,
         body: &body,
         mode,
-        failed: report.failed(),
+        failed: publication.report.failed(),
     };
     let author = async { ctx.app.bot_login().await.map_err(AppError::into_github) };
-    match crate::github::sticky_comment(github, repo, number, &sticky, author).await {
+    match sticky_comment(target.github, target.repo, number, &sticky, author).await {
         Ok(Some(comment)) => {
             tracing::info!(
                 pull_request = number,
@@ -309,12 +355,8 @@ async fn comment(
             );
         }
         Ok(None) => {}
-        Err(error) if matches!(error.status(), Some(403 | 404)) => tracing::warn!(
-            %error,
-            "the App may not comment: give it the Pull requests (write) permission, or set --comment off"
-        ),
         Err(error) => {
-            tracing::warn!(error = %crate::log_safe::Chain(&error), "cannot post the pull request comment")
+            tracing::warn!(error = %Chain(&error), "cannot post the pull request comment")
         }
     }
 }

@@ -429,7 +429,7 @@ fn respond(state: &Arc<Mutex<AppState>>, recorded: Recorded) -> Response {
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .map(|n| json!({"number": n, "state": "open"}))
+                .map(|n| json!({"number": n, "state": "open", "base": {"ref": "main"}}))
                 .collect();
             axum::Json(pulls).into_response()
         }

@@ -409,7 +409,7 @@ async fn github_handler(
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .map(|n| json!({"number": n, "state": "open"}))
+                .map(|n| json!({"number": n, "state": "open", "base": {"ref": "main"}}))
                 .collect();
             axum::Json(pulls).into_response()
         }
@@ -765,6 +765,48 @@ pub fn example_run() -> (Value, Vec<Value>) {
         .map(|e| read(e.unwrap().path()))
         .collect();
     (read(dir.join("run.json")), instances)
+}
+
+/// Serves a `main` run to compare the example with (`b0b0b0b0b0b0b0b0`): the coupon test
+/// passes there unless `also_fails_coupon`, and a cart test fails there that passes here.
+pub fn with_base_branch(state: &mut CurrentsState, also_fails_coupon: bool) {
+    let (run, instances) = example_run();
+    let base_id = "b0b0b0b0b0b0b0b0";
+    let mut base = run.clone();
+    base["data"]["runId"] = serde_json::json!(base_id);
+    base["data"]["meta"]["commit"]["branch"] = serde_json::json!("main");
+    for spec in base["data"]["specs"].as_array_mut().unwrap() {
+        let id = spec["instanceId"].as_str().unwrap().to_owned();
+        spec["instanceId"] = serde_json::json!(format!("base-{id}"));
+    }
+    for instance in &instances {
+        let mut instance = instance.clone();
+        let id = instance["data"]["instanceId"].as_str().unwrap().to_owned();
+        instance["data"]["instanceId"] = serde_json::json!(format!("base-{id}"));
+        instance["data"]["runId"] = serde_json::json!(base_id);
+        if id == "Qm3vT8nXcR2pLw7K" {
+            let tests = instance["data"]["results"]["tests"].as_array_mut().unwrap();
+            if !also_fails_coupon {
+                tests[0]["state"] = serde_json::json!("passed");
+                tests[0]["attempts"] = serde_json::json!([{"state": "passed"}]);
+            }
+            tests[2]["state"] = serde_json::json!("failed");
+            tests[2]["attempts"] =
+                serde_json::json!([{"state": "failed", "error": {"message": "Error: cart empty"}}]);
+        }
+        state
+            .instances
+            .insert(format!("base-{id}"), Script::of([Reply::ok(instance)]));
+    }
+    // The list has this very run first (a re-run on the branch), then the base run.
+    let mut listed = serde_json::json!({"status": "OK", "has_more": false, "data": [run["data"].clone(), base["data"].clone()]});
+    for item in listed["data"].as_array_mut().unwrap() {
+        item.as_object_mut().unwrap().remove("specs");
+    }
+    state.runs_list = Script::of([Reply::ok(listed)]);
+    state
+        .runs
+        .insert(base_id.into(), Script::of([Reply::ok(base)]));
 }
 
 /// A synthetic Playwright run: `specs` specs, of which `failed_specs` have `tests_per_spec`
