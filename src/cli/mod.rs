@@ -7,6 +7,7 @@
 //! reads the environment. The argument structs hold secrets as raw text, so none of them
 //! implements `Debug`.
 
+mod app;
 mod cancel;
 mod relay;
 mod report;

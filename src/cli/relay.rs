@@ -2,18 +2,14 @@
 
 use std::time::Duration;
 
-use std::path::PathBuf;
-
 use clap::{Args, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::CurrentsArgs;
-use super::shared::{CheckArgs, GithubApiArgs, MediaArgs};
+use super::shared::MediaArgs;
 use super::values::{ConfigError, bad, parse_duration, parse_size, parse_url, secret, set};
 use crate::currents::ProjectId;
-use crate::github::GithubServer;
-use crate::github::app::{AppCredentials, AppId};
-use crate::relay::{ChecksConfig, ProjectRepos, RegisterConfig, TrustedProxies};
+use crate::relay::{RegisterConfig, TrustedProxies};
 
 /// Defaults of the relay.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -39,11 +35,6 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 pub const MIN_RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60 + 60 * 60);
 /// Client connections served at once (lowered to fit the file-descriptor limit).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
-/// How often App mode looks for GitHub deliveries that never reached the relay.
-pub const DEFAULT_CATCHUP_INTERVAL: Duration = Duration::from_secs(10 * 60);
-/// How often App mode looks at Currents for runs whose webhooks never arrived: the bound on
-/// how long a check can stay open after its run ended.
-pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Args)]
 pub struct RelayArgs {
@@ -110,52 +101,9 @@ pub struct RelayArgs {
     #[arg(long, env = "RELAY_TRUSTED_PROXIES", value_name = "CIDRS")]
     pub trusted_proxies: Option<String>,
     #[command(flatten)]
-    pub app: AppArgs,
+    pub app: super::app::AppArgs,
     #[command(subcommand)]
     pub command: Option<RelayCommand>,
-}
-
-/// App mode: the relay as a GitHub App.
-#[derive(Args)]
-pub struct AppArgs {
-    /// The GitHub App's id; with a private key, enables App mode
-    #[arg(long, env = "GITHUB_APP_ID", value_name = "ID")]
-    pub github_app_id: Option<String>,
-    /// The App's PEM private key (the text). Never logged.
-    #[arg(
-        long,
-        env = "GITHUB_APP_PRIVATE_KEY",
-        hide_env_values = true,
-        value_name = "PEM"
-    )]
-    pub github_app_private_key: Option<String>,
-    /// Or a path to the App's PEM private key
-    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_FILE", value_name = "PATH")]
-    pub github_app_private_key_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub github_api: GithubApiArgs,
-    /// Values accepted in Currents' X-Currents-Bridge-Secret header, comma-separated, newest first; enables POST /webhooks/currents. Never logged.
-    #[arg(
-        long,
-        env = "CURRENTS_WEBHOOK_SECRET",
-        hide_env_values = true,
-        value_name = "SECRETS"
-    )]
-    pub currents_webhook_secret: Option<String>,
-    /// Which repositories each Currents project may report on: PROJECT_ID=OWNER/REPO or PROJECT_ID=OWNER/*, comma-separated; required with --currents-webhook-secret
-    #[arg(long, env = "CURRENTS_PROJECTS", value_name = "LIST")]
-    pub currents_projects: Option<String>,
-    /// The GitHub web host that runs' remotes must be on [default: from --github-api-url: https://github.com, https://HOST for HOST/api/v3, https://SUB.ghe.com for api.SUB.ghe.com]
-    #[arg(long, env = "GITHUB_SERVER_URL", value_name = "URL")]
-    pub github_server_url: Option<String>,
-    /// How often to look for GitHub deliveries that never arrived; 0 turns it off [default: 10m]
-    #[arg(long, env = "RELAY_CATCHUP_INTERVAL", value_name = "DURATION")]
-    pub catchup_interval: Option<String>,
-    /// How often to look at Currents for runs whose webhooks never arrived, so that no check stays open; 0 turns it off [default: 5m]
-    #[arg(long, env = "RELAY_RECONCILE_INTERVAL", value_name = "DURATION")]
-    pub reconcile_interval: Option<String>,
-    #[command(flatten)]
-    pub check: CheckArgs,
 }
 
 #[derive(Subcommand)]
@@ -178,116 +126,8 @@ pub struct RegisterArgs {
     pub label: Option<String>,
 }
 
-impl AppArgs {
-    fn into_config(self) -> Result<Option<crate::relay::AppModeConfig>, ConfigError> {
-        let app_id = set(self.github_app_id.clone());
-        let inline = secret(self.github_app_private_key.clone());
-        let file = self
-            .github_app_private_key_file
-            .clone()
-            .filter(|p| !p.as_os_str().is_empty());
-        let currents_secrets = secrets_of(self.currents_webhook_secret.clone());
-        let Some(app_id) = app_id else {
-            if inline.is_some() || file.is_some() {
-                return Err(bad(
-                    "a GitHub App private key is set but --github-app-id (GITHUB_APP_ID) is not",
-                ));
-            }
-            if currents_secrets.is_some() || set(self.currents_projects.clone()).is_some() {
-                return Err(bad(
-                    "--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) and --currents-projects (CURRENTS_PROJECTS) need App mode: set --github-app-id and the App's private key, so that the relay can post checks",
-                ));
-            }
-            return Ok(None);
-        };
-        let app_id = app_id
-            .parse::<u64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .map(AppId::new)
-            .ok_or_else(|| {
-                bad(format!(
-                    "--github-app-id (GITHUB_APP_ID) must be the App's numeric id, not {app_id:?}"
-                ))
-            })?;
-        let private_key = match (inline, file) {
-            (Some(_), Some(_)) => {
-                return Err(bad("set one of --github-app-private-key (GITHUB_APP_PRIVATE_KEY) and --github-app-private-key-file (GITHUB_APP_PRIVATE_KEY_FILE), not both"));
-            }
-            (Some(key), None) => key,
-            (None, Some(path)) => SecretString::from(std::fs::read_to_string(&path).map_err(|e| {
-                bad(format!(
-                    "cannot read --github-app-private-key-file (GITHUB_APP_PRIVATE_KEY_FILE) {}: {e}",
-                    path.display()
-                ))
-            })?),
-            (None, None) => {
-                return Err(bad("App mode needs the App's private key: set --github-app-private-key (GITHUB_APP_PRIVATE_KEY) or --github-app-private-key-file (GITHUB_APP_PRIVATE_KEY_FILE)"));
-            }
-        };
-        if !private_key.expose_secret().contains("PRIVATE KEY-----") {
-            return Err(bad(
-                "the GitHub App private key is not PEM text (-----BEGIN RSA PRIVATE KEY-----…): download it from the App's settings, Private keys",
-            ));
-        }
-        let api_url = self.github_api.api_url()?;
-        let checks = match currents_secrets {
-            Some(secrets) => Some(ChecksConfig {
-                secrets,
-                projects: projects_of(self.currents_projects.clone())?,
-            }),
-            None => None,
-        };
-        Ok(Some(crate::relay::AppModeConfig {
-            credentials: AppCredentials {
-                app_id,
-                private_key,
-            },
-            server: server_of(self.github_server_url.clone(), &api_url)?,
-            api_url,
-            checks,
-            reconcile_interval: parse_duration(
-                "--reconcile-interval (RELAY_RECONCILE_INTERVAL)",
-                self.reconcile_interval.clone(),
-                DEFAULT_RECONCILE_INTERVAL,
-            )?,
-            catchup_interval: parse_duration(
-                "--catchup-interval (RELAY_CATCHUP_INTERVAL)",
-                self.catchup_interval.clone(),
-                DEFAULT_CATCHUP_INTERVAL,
-            )?,
-            check_name: self.check.check_name(),
-            comment: self.check.comment()?,
-        }))
-    }
-}
-
-/// `--currents-projects`, required in App mode with Currents' webhooks.
-fn projects_of(raw: Option<String>) -> Result<ProjectRepos, ConfigError> {
-    let raw = set(raw).ok_or_else(|| {
-        bad(format!(
-            "--currents-projects (CURRENTS_PROJECTS) is required with --currents-webhook-secret: it names the repositories each Currents project may report on, as {}",
-            crate::relay::allow::FORMAT
-        ))
-    })?;
-    ProjectRepos::parse(&raw)
-        .map_err(|e| bad(format!("--currents-projects (CURRENTS_PROJECTS): {e}")))
-}
-
-/// `--github-server-url`, or the server of the API URL.
-fn server_of(raw: Option<String>, api_url: &url::Url) -> Result<GithubServer, ConfigError> {
-    match set(raw) {
-        None => Ok(GithubServer::from_api_url(api_url)),
-        raw => {
-            let url = parse_url("--github-server-url (GITHUB_SERVER_URL)", raw, "")?;
-            GithubServer::from_server_url(&url)
-                .ok_or_else(|| bad("--github-server-url (GITHUB_SERVER_URL) names no host"))
-        }
-    }
-}
-
 /// Comma-separated secrets, newest first; `None` when none is set.
-fn secrets_of(raw: Option<String>) -> Option<crate::relay::WebhookSecrets> {
+pub(super) fn secrets_of(raw: Option<String>) -> Option<crate::relay::WebhookSecrets> {
     crate::relay::WebhookSecrets::new(
         set(raw)
             .unwrap_or_default()
@@ -337,7 +177,6 @@ impl RelayArgs {
     }
 
     pub fn into_config(self) -> Result<crate::relay::RelayConfig, ConfigError> {
-        use crate::relay::{RetrySchedule, WorkerConfig};
         let secrets = secrets_of(self.webhook_secret.clone())
         .ok_or_else(|| bad("the relay needs a webhook secret: set --webhook-secret or GITHUB_WEBHOOK_SECRET (the secret of the GitHub webhook)"))?;
         match set(self.log_format.clone())
@@ -351,13 +190,57 @@ impl RelayArgs {
                 )));
             }
         }
-        let dry_run = self.currents.dry_run()?;
         let has_key = secret(self.currents.api_key.clone()).is_some();
-        let currents = match (self.currents.config(), dry_run) {
+        let currents = match (self.currents.config(), self.currents.dry_run()?) {
             (Ok(config), _) => Some(config),
             (Err(_), true) => None,
             (Err(e), false) => return Err(e),
         };
+        Ok(crate::relay::RelayConfig {
+            listen: set(self.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            admin_listen: set(self.admin_listen.clone()),
+            max_connections: self.max_connections()?,
+            shutdown_timeout: parse_duration(
+                "--shutdown-timeout (RELAY_SHUTDOWN_TIMEOUT)",
+                self.shutdown_timeout.clone(),
+                DEFAULT_SHUTDOWN_TIMEOUT,
+            )?,
+            retention: self.retention()?,
+            secrets,
+            database_url: self.database_url()?,
+            admin_token: secret(self.admin_token.clone()),
+            max_body: parse_size(
+                "--max-body (RELAY_MAX_BODY)",
+                self.max_body.clone(),
+                DEFAULT_MAX_BODY,
+            )?,
+            currents,
+            worker: self.worker()?,
+            media_secret: self.media.secret()?,
+            fetch_concurrency: self.currents.fetch_concurrency()?,
+            trusted_proxies: match set(self.trusted_proxies.clone()) {
+                None => TrustedProxies::default(),
+                Some(raw) => TrustedProxies::parse(&raw)
+                    .map_err(|e| bad(format!("--trusted-proxies (RELAY_TRUSTED_PROXIES): {e}")))?,
+            },
+            public_url: match set(self.public_url.clone()) {
+                None => None,
+                raw => Some(parse_url("--public-url (RELAY_PUBLIC_URL)", raw, "")?),
+            },
+            app: match self.app.into_config()? {
+                Some(app) if app.checks.is_some() && !has_key => {
+                    return Err(bad(
+                        "--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) needs a Currents API key (CURRENTS_API_KEY): the relay reads each run's results to post its check",
+                    ));
+                }
+                app => app,
+            },
+        })
+    }
+
+    /// The worker: its lease (longer than a call, and than two polls), schedule and scope.
+    fn worker(&self) -> Result<crate::relay::WorkerConfig, ConfigError> {
+        use crate::relay::RetrySchedule;
         let poll_interval = parse_duration(
             "--poll-interval (RELAY_POLL_INTERVAL)",
             self.poll_interval.clone(),
@@ -389,6 +272,17 @@ impl RelayArgs {
             self.retry_window.clone(),
             crate::relay::DEFAULT_RETRY_WINDOW,
         )?;
+        Ok(crate::relay::WorkerConfig {
+            owner: format!("relay-{}-{:08x}", std::process::id(), fastrand::u32(..)),
+            poll_interval,
+            lease,
+            schedule,
+            project_id: set(self.currents.project_id.clone()).map(ProjectId::new),
+            dry_run: self.currents.dry_run()?,
+        })
+    }
+
+    fn retention(&self) -> Result<Duration, ConfigError> {
         let retention = parse_duration(
             "--retention (RELAY_RETENTION)",
             self.retention.clone(),
@@ -399,18 +293,24 @@ impl RelayArgs {
                 "--retention (RELAY_RETENTION) must be more than 3 days: GitHub may redeliver a webhook for 3 days, and a pruned delivery would be taken as new",
             ));
         }
-        let max_connections = match set(self.max_connections.clone()) {
-            None => DEFAULT_MAX_CONNECTIONS,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1_000_000).contains(n))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "--max-connections (RELAY_MAX_CONNECTIONS) must be a number from 1 to 1000000, not {raw:?}"
-                    ))
-                })?,
+        Ok(retention)
+    }
+
+    fn max_connections(&self) -> Result<usize, ConfigError> {
+        let Some(raw) = set(self.max_connections.clone()) else {
+            return Ok(DEFAULT_MAX_CONNECTIONS);
         };
+        raw.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "--max-connections (RELAY_MAX_CONNECTIONS) must be a number from 1 to 1000000, not {raw:?}"
+                ))
+            })
+    }
+
+    fn database_url(&self) -> Result<SecretString, ConfigError> {
         let database_url =
             set(self.database_url.clone()).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         if !["sqlite:", "postgres://", "postgresql://"]
@@ -419,52 +319,6 @@ impl RelayArgs {
         {
             return Err(bad("DATABASE_URL must start with sqlite:// or postgres://"));
         }
-        Ok(crate::relay::RelayConfig {
-            listen: set(self.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
-            admin_listen: set(self.admin_listen.clone()),
-            max_connections,
-            shutdown_timeout: parse_duration(
-                "--shutdown-timeout (RELAY_SHUTDOWN_TIMEOUT)",
-                self.shutdown_timeout.clone(),
-                DEFAULT_SHUTDOWN_TIMEOUT,
-            )?,
-            retention,
-            secrets,
-            database_url: SecretString::from(database_url),
-            admin_token: secret(self.admin_token.clone()),
-            max_body: parse_size(
-                "--max-body (RELAY_MAX_BODY)",
-                self.max_body.clone(),
-                DEFAULT_MAX_BODY,
-            )?,
-            currents,
-            worker: WorkerConfig {
-                owner: format!("relay-{}-{:08x}", std::process::id(), fastrand::u32(..)),
-                poll_interval,
-                lease,
-                schedule,
-                project_id: set(self.currents.project_id.clone()).map(ProjectId::new),
-                dry_run,
-            },
-            media_secret: self.media.secret()?,
-            fetch_concurrency: self.currents.fetch_concurrency()?,
-            trusted_proxies: match set(self.trusted_proxies.clone()) {
-                None => TrustedProxies::default(),
-                Some(raw) => TrustedProxies::parse(&raw)
-                    .map_err(|e| bad(format!("--trusted-proxies (RELAY_TRUSTED_PROXIES): {e}")))?,
-            },
-            public_url: match set(self.public_url.clone()) {
-                None => None,
-                raw => Some(parse_url("--public-url (RELAY_PUBLIC_URL)", raw, "")?),
-            },
-            app: match self.app.into_config()? {
-                Some(app) if app.checks.is_some() && !has_key => {
-                    return Err(bad(
-                        "--currents-webhook-secret (CURRENTS_WEBHOOK_SECRET) needs a Currents API key (CURRENTS_API_KEY): the relay reads each run's results to post its check",
-                    ));
-                }
-                app => app,
-            },
-        })
+        Ok(SecretString::from(database_url))
     }
 }

@@ -46,7 +46,7 @@ pub use run::{register_currents_webhook, run};
 pub use schedule::{Backoff, DEFAULT_RETRY_WINDOW, RetrySchedule};
 pub use server::{HEADER_READ_TIMEOUT, connection_cap};
 pub use verify::WebhookSecrets;
-pub use worker::{AppWork, Heartbeat, Worker, WorkerConfig};
+pub use worker::{AppWork, Heartbeat, Worker, WorkerConfig, WorkerSignals};
 
 use crate::store::Store;
 
@@ -122,6 +122,15 @@ impl AppState {
         Self {
             media: Some(Arc::new(media)),
             ..self
+        }
+    }
+
+    /// What the worker shares with these routes.
+    pub fn signals(&self) -> WorkerSignals {
+        WorkerSignals {
+            metrics: Arc::clone(&self.metrics),
+            heartbeat: self.heartbeat.clone(),
+            wake: Arc::clone(&self.wake),
         }
     }
 

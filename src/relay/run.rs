@@ -85,9 +85,7 @@ pub async fn run(config: RelayConfig) -> anyhow::Result<Exit> {
         client,
         app_work,
         config.worker.clone(),
-        Arc::clone(&state.metrics),
-        state.heartbeat.clone(),
-        Arc::clone(&state.wake),
+        state.signals(),
     );
     let worker = tokio::spawn(worker.run(shutdown.clone(), config.shutdown_timeout));
     tokio::spawn(prune_periodically(

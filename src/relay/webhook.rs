@@ -211,7 +211,18 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Delive
         body: job.map(|_| body),
         body_digest: Some(&digest),
     };
-    match state.store.record(&delivery, job).await {
+    let recorded = state.store.record(&delivery, job).await;
+    outcome_of(state, event, job, recorded)
+}
+
+/// The answer to a recorded delivery, logged.
+fn outcome_of(
+    state: &AppState,
+    event: &str,
+    job: Option<&NewJob>,
+    recorded: Result<Recorded, crate::store::StoreError>,
+) -> DeliveryOutcome {
+    match recorded {
         Ok(Recorded::Duplicate) => {
             tracing::info!("duplicate delivery");
             DeliveryOutcome::Duplicate

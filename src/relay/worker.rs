@@ -77,6 +77,15 @@ fn wall_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// What the worker shares with the routes: the counters, its heartbeat for `/readyz`, and the
+/// wake-up a new job rings.
+#[derive(Debug, Clone)]
+pub struct WorkerSignals {
+    pub metrics: Arc<Metrics>,
+    pub heartbeat: Heartbeat,
+    pub wake: Arc<Notify>,
+}
+
 /// The worker and what it shares with the routes.
 #[derive(Clone)]
 pub struct Worker {
@@ -95,16 +104,18 @@ struct Inner {
 
 impl Worker {
     /// `client` is `None` only with `--dry-run` and no API key.
-    #[allow(clippy::too_many_arguments, reason = "what the worker shares, named")]
     pub fn new(
         store: Store,
         client: Option<CurrentsClient>,
         app: Option<AppWork>,
         config: WorkerConfig,
-        metrics: Arc<Metrics>,
-        heartbeat: Heartbeat,
-        wake: Arc<Notify>,
+        signals: WorkerSignals,
     ) -> Self {
+        let WorkerSignals {
+            metrics,
+            heartbeat,
+            wake,
+        } = signals;
         Self {
             inner: Arc::new(Inner {
                 store,

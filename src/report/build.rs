@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use super::attempt_media::media;
 use super::text::strip_ansi;
 use super::{
-    Conclusion, ErrorReport, GroupSummary, MediaKind, MediaLink, MediaRef, Passes, Report,
-    SpecProblem, TestReport, Totals,
+    Conclusion, ErrorReport, GroupSummary, Passes, Report, SpecProblem, TestReport, Totals,
 };
 use crate::currents::models::{
-    Attempt, Instance, InstanceId, InstanceResults, Platform, Run, Spec, Test, TestCounts,
-    TestError, TestState,
+    Group, Instance, InstanceId, InstanceResults, Platform, Run, Spec, Test, TestCounts, TestError,
+    TestState,
 };
 use crate::currents::{dashboard_url, run_url};
 
@@ -23,22 +23,62 @@ pub fn build(
     unavailable: &HashMap<InstanceId, String>,
     fetched_at: SystemTime,
 ) -> Report {
-    let run_url = run_url(&run.run_id);
-    let mut failures = Vec::new();
-    let mut flaky = Vec::new();
-    let mut spec_problems = Vec::new();
-    let mut passes = Passes::default();
-
+    let mut tests = Tests::default();
     for spec in &run.specs {
+        tests.add_spec(run, spec, instances, unavailable);
+    }
+    let is_timeout = run.timeout.as_ref().is_some_and(|t| t.is_timeout);
+    Report {
+        run_id: run.run_id.clone(),
+        project_id: run.project_id.clone(),
+        run_url: run_url(&run.run_id),
+        completion: run.completion_state.clone(),
+        status: run.status.clone(),
+        conclusion: Conclusion::of(&run.completion_state, &run.status, is_timeout),
+        totals: totals(run),
+        groups: run.groups.iter().map(group_summary).collect(),
+        failures: tests.failures,
+        flaky: tests.flaky,
+        spec_problems: tests.spec_problems,
+        framework: framework(run),
+        branch: run.meta.commit.as_ref().and_then(|c| c.branch.clone()),
+        commit_sha: run.meta.commit.as_ref().and_then(|c| c.sha.clone()),
+        duration_ms: run.duration_ms,
+        fetched_at,
+        passes: tests.passes,
+        comparison: None,
+        media_via_relay: false,
+    }
+}
+
+/// What a run's specs say of its tests, gathered spec by spec.
+#[derive(Default)]
+struct Tests {
+    failures: Vec<TestReport>,
+    flaky: Vec<TestReport>,
+    spec_problems: Vec<SpecProblem>,
+    passes: Passes,
+}
+
+impl Tests {
+    /// A spec: its failed and flaky tests from its instance, or, without the instance, a spec
+    /// problem; a spec that needs no details counts as passed whole when nothing was skipped.
+    fn add_spec(
+        &mut self,
+        run: &Run,
+        spec: &Spec,
+        instances: &HashMap<InstanceId, Instance>,
+        unavailable: &HashMap<InstanceId, String>,
+    ) {
         if !spec.needs_details() {
             if spec
                 .results
                 .as_ref()
                 .is_some_and(|r| r.stats.skipped == 0 && r.stats.pending == 0)
             {
-                passes.whole_spec(&spec.spec);
+                self.passes.whole_spec(&spec.spec);
             }
-            continue;
+            return;
         }
         let spec_url = dashboard_url(&["run", run.run_id.as_str(), "i", spec.instance_id.as_str()]);
         let results = instances
@@ -52,67 +92,51 @@ pub fn build(
                 .results
                 .as_ref()
                 .map_or((0, 0), |r| (r.stats.failures, r.stats.flaky.max(r.flaky)));
-            spec_problems.push(SpecProblem {
-                spec: spec.spec.clone(),
-                group_id: spec.group_id.clone(),
-                message: format!(
-                    "{failed} failed and {flaky} flaky test(s) without detail: {reason}"
-                ),
+            self.problem(
+                spec,
+                format!("{failed} failed and {flaky} flaky test(s) without detail: {reason}"),
                 spec_url,
-            });
-            continue;
+            );
+            return;
         };
         if let Some(exception) = non_empty(results.exception.as_deref()) {
-            spec_problems.push(SpecProblem {
-                spec: spec.spec.clone(),
-                group_id: spec.group_id.clone(),
-                message: strip_ansi(exception).trim().to_owned(),
-                spec_url: spec_url.clone(),
-            });
+            self.problem(
+                spec,
+                strip_ansi(exception).trim().to_owned(),
+                spec_url.clone(),
+            );
         }
         for test in &results.tests {
             if test.is_failed() {
-                failures.push(test_report(spec, results, test, &spec_url, true));
+                self.failures
+                    .push(test_report(spec, results, test, &spec_url, true));
             } else if test.is_flaky() {
-                flaky.push(test_report(spec, results, test, &spec_url, false));
+                self.flaky
+                    .push(test_report(spec, results, test, &spec_url, false));
             }
             if test.final_state() == Some(&TestState::Passed) {
-                passes.test(&spec.spec, &test.title);
+                self.passes.test(&spec.spec, &test.title);
             }
         }
     }
 
-    let is_timeout = run.timeout.as_ref().is_some_and(|t| t.is_timeout);
-    Report {
-        run_id: run.run_id.clone(),
-        project_id: run.project_id.clone(),
-        run_url,
-        completion: run.completion_state.clone(),
-        status: run.status.clone(),
-        conclusion: Conclusion::of(&run.completion_state, &run.status, is_timeout),
-        totals: totals(run),
-        groups: run
-            .groups
-            .iter()
-            .map(|g| GroupSummary {
-                group_id: g.group_id.clone(),
-                platform: g.platform.as_ref().map(platform).unwrap_or_default(),
-                totals: counts(&g.tests),
-                specs_complete: g.instances.as_ref().map_or(0, |i| i.complete),
-                specs_overall: g.instances.as_ref().map_or(0, |i| i.overall),
-            })
-            .collect(),
-        failures,
-        flaky,
-        spec_problems,
-        framework: framework(run),
-        branch: run.meta.commit.as_ref().and_then(|c| c.branch.clone()),
-        commit_sha: run.meta.commit.as_ref().and_then(|c| c.sha.clone()),
-        duration_ms: run.duration_ms,
-        fetched_at,
-        passes,
-        comparison: None,
-        media_via_relay: false,
+    fn problem(&mut self, spec: &Spec, message: String, spec_url: String) {
+        self.spec_problems.push(SpecProblem {
+            spec: spec.spec.clone(),
+            group_id: spec.group_id.clone(),
+            message,
+            spec_url,
+        });
+    }
+}
+
+fn group_summary(g: &Group) -> GroupSummary {
+    GroupSummary {
+        group_id: g.group_id.clone(),
+        platform: g.platform.as_ref().map(platform).unwrap_or_default(),
+        totals: counts(&g.tests),
+        specs_complete: g.instances.as_ref().map_or(0, |i| i.complete),
+        specs_overall: g.instances.as_ref().map_or(0, |i| i.overall),
     }
 }
 
@@ -300,136 +324,7 @@ fn line_in_spec(error: &TestError, spec: &str) -> Option<u32> {
     points_into_spec.then_some(frame.line?).filter(|&l| l > 0)
 }
 
-/// The media of one attempt, in reading order: screenshots, video, trace, attachments.
-/// The media of attempt `attempt` (0-based) of test `test_id` in `instance`, as the report
-/// links it: what a relay looks up to sign a link again.
-pub fn test_media(instance: &Instance, test_id: &str, attempt: usize) -> Vec<MediaLink> {
-    let Some(results) = instance.results.as_ref() else {
-        return Vec::new();
-    };
-    let Some(test) = results.tests.iter().find(|t| t.test_id == test_id) else {
-        return Vec::new();
-    };
-    media(
-        &instance.instance_id,
-        results,
-        test,
-        attempt,
-        test.attempts.get(attempt),
-    )
-}
-
-fn media(
-    instance: &InstanceId,
-    results: &InstanceResults,
-    test: &Test,
-    index: usize,
-    attempt: Option<&Attempt>,
-) -> Vec<MediaLink> {
-    let of = |test_id: &Option<String>, attempt: &Option<usize>| {
-        test_id.as_deref() == Some(test.test_id.as_str()) && *attempt == Some(index)
-    };
-    let source = |kind: MediaKind, n: usize| {
-        Some(MediaRef {
-            instance: instance.to_string(),
-            test: test.test_id.clone(),
-            attempt: index,
-            kind,
-            n,
-        })
-    };
-    let mut links = Vec::new();
-    let shots: Vec<&str> = results
-        .screenshots
-        .iter()
-        .filter(|s| of(&s.test_id, &s.test_attempt_index))
-        .filter_map(|s| s.screenshot_url.as_deref())
-        .collect();
-    for (n, url) in shots.iter().enumerate() {
-        let label = if shots.len() == 1 {
-            "screenshot".to_owned()
-        } else {
-            format!("screenshot {}", n + 1)
-        };
-        links.push(MediaLink {
-            label,
-            url: (*url).to_owned(),
-            source: source(MediaKind::Screenshot, n),
-        });
-    }
-    if let Some(video) = results
-        .videos
-        .iter()
-        .find(|v| of(&v.test_id, &v.test_attempt_index))
-        .and_then(|v| v.video_url.clone())
-    {
-        links.push(MediaLink {
-            label: "video".into(),
-            url: video,
-            source: source(MediaKind::Video, 0),
-        });
-    } else if let Some(spec_video) = non_empty(results.video_url.as_deref()) {
-        // Cypress records one video per spec; the attempt's timestamp deep-links into it.
-        let link = match attempt.and_then(|a| a.video_timestamp) {
-            Some(ms) if ms >= 0.0 => {
-                let seconds = ms / 1000.0;
-                MediaLink {
-                    label: format!(
-                        "video at {}:{:02}",
-                        (seconds / 60.0).floor(),
-                        (seconds % 60.0).floor()
-                    ),
-                    url: format!("{spec_video}#t={seconds:.1}"),
-                    source: source(MediaKind::Video, 0),
-                }
-            }
-            _ => MediaLink {
-                label: "spec video".into(),
-                url: spec_video.to_owned(),
-                source: source(MediaKind::Video, 0),
-            },
-        };
-        links.push(link);
-    }
-    if let Some(trace) = results
-        .playwright_traces
-        .iter()
-        .find(|t| of(&t.test_id, &t.test_attempt_index))
-        .and_then(|t| t.trace_url.as_deref())
-    {
-        let viewer = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("trace", trace)
-            .finish();
-        links.push(MediaLink {
-            label: "trace".into(),
-            url: format!("https://trace.playwright.dev/?{viewer}"),
-            source: source(MediaKind::Trace, 0),
-        });
-    }
-    for (n, attachment) in results
-        .attachments
-        .iter()
-        .filter(|a| of(&a.test_id, &a.test_attempt_index))
-        .filter(|a| a.read_url.is_some())
-        .enumerate()
-    {
-        if let Some(url) = attachment.read_url.as_deref() {
-            let label = attachment
-                .filename
-                .clone()
-                .or(attachment.name.clone())
-                .unwrap_or_else(|| "attachment".into());
-            links.push(MediaLink {
-                label,
-                url: url.to_owned(),
-                source: source(MediaKind::Attachment, n),
-            });
-        }
-    }
-    links
-}
-
-fn non_empty(text: Option<&str>) -> Option<&str> {
+pub(super) fn non_empty(text: Option<&str>) -> Option<&str> {
     text.filter(|t| !t.trim().is_empty())
 }
 

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::markdown::{icon, run_link, spec_problem_line, title};
 use super::text::{code_span, escape_markdown, link, truncate_bytes, truncate_markdown};
-use super::{Novelty, Report};
+use super::{Novelty, Report, TestReport};
 
 /// Failures a pull request comment shows; the check has the rest.
 const MAX_COMMENT_FAILURES: usize = 20;
@@ -24,6 +24,37 @@ pub fn pr_comment(report: &Report, marker: &str, check_url: Option<&str>) -> Str
         icon(report.conclusion),
         title(report)
     );
+    out.push_str(&links(report, check_url));
+    out.push_str(&comparison_line(report));
+    if report.failures.is_empty() && report.spec_problems.is_empty() {
+        out.push_str(if report.totals.failed == 0 {
+            "No test failed.\n"
+        } else {
+            "The failed tests have no detail; see the check run.\n"
+        });
+    }
+    for test in report.failures.iter().take(MAX_COMMENT_FAILURES) {
+        out.push_str(&failure_line(report, test));
+    }
+    if report.failures.len() > MAX_COMMENT_FAILURES {
+        let _ = writeln!(
+            out,
+            "- _and {} more in the check run_",
+            report.failures.len() - MAX_COMMENT_FAILURES
+        );
+    }
+    for problem in report.spec_problems.iter().take(5) {
+        out.push_str(&spec_problem_line(problem));
+    }
+    let note = format!(
+        "_Comment cut to fit GitHub's limit; see {}._",
+        link("the run on Currents", &report.run_url)
+    );
+    truncate_markdown(&out, MAX_COMMENT_BYTES - 1, &note)
+}
+
+/// The check run, the Currents run and the commit.
+fn links(report: &Report, check_url: Option<&str>) -> String {
     let mut links = vec![run_link(report)];
     if let Some(url) = check_url {
         links.insert(0, link("The check run", url));
@@ -34,8 +65,12 @@ pub fn pr_comment(report: &Report, marker: &str, check_url: Option<&str>) -> Str
             escape_markdown(truncate_bytes(sha, 7))
         ));
     }
-    out.push_str(&links.join(" · "));
-    out.push_str("\n\n");
+    format!("{}\n\n", links.join(" · "))
+}
+
+/// How the run compares with the base branch's, when it was compared.
+fn comparison_line(report: &Report) -> String {
+    let mut out = String::new();
     if let Some(comparison) = &report.comparison {
         let branch = code_span(&comparison.branch);
         match &comparison.base {
@@ -54,54 +89,34 @@ pub fn pr_comment(report: &Report, marker: &str, check_url: Option<&str>) -> Str
             }
         }
     }
-    if report.failures.is_empty() && report.spec_problems.is_empty() {
-        out.push_str(if report.totals.failed == 0 {
-            "No test failed.\n"
-        } else {
-            "The failed tests have no detail; see the check run.\n"
-        });
-    }
-    for test in report.failures.iter().take(MAX_COMMENT_FAILURES) {
-        let mark = match report.novelty(test) {
-            Some(Novelty::New) => "🆕 ",
-            _ => "",
-        };
-        let error = test
-            .error
-            .as_ref()
-            .map(|e| {
-                let head: String = e
-                    .message
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let head: String = head.chars().take(MAX_COMMENT_ERROR_CHARS).collect();
-                format!(": {}", code_span(&head))
-            })
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "- {mark}**{} › {}**{error} · {}",
-            escape_markdown(&test.spec),
-            escape_markdown(&test.title_path()),
-            link("Currents", &test.test_url)
-        );
-    }
-    if report.failures.len() > MAX_COMMENT_FAILURES {
-        let _ = writeln!(
-            out,
-            "- _and {} more in the check run_",
-            report.failures.len() - MAX_COMMENT_FAILURES
-        );
-    }
-    for problem in report.spec_problems.iter().take(5) {
-        out.push_str(&spec_problem_line(problem));
-    }
-    let note = format!(
-        "_Comment cut to fit GitHub's limit; see {}._",
-        link("the run on Currents", &report.run_url)
-    );
-    truncate_markdown(&out, MAX_COMMENT_BYTES - 1, &note)
+    out
+}
+
+/// One failure: new or not, its spec and title, the head of its error, its Currents link.
+fn failure_line(report: &Report, test: &TestReport) -> String {
+    let mark = match report.novelty(test) {
+        Some(Novelty::New) => "🆕 ",
+        _ => "",
+    };
+    let error = test
+        .error
+        .as_ref()
+        .map(|e| {
+            let head: String = e
+                .message
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let head: String = head.chars().take(MAX_COMMENT_ERROR_CHARS).collect();
+            format!(": {}", code_span(&head))
+        })
+        .unwrap_or_default();
+    format!(
+        "- {mark}**{} › {}**{error} · {}\n",
+        escape_markdown(&test.spec),
+        escape_markdown(&test.title_path()),
+        link("Currents", &test.test_url)
+    )
 }

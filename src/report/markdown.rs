@@ -286,104 +286,137 @@ pub(super) fn spec_problem_line(problem: &SpecProblem) -> String {
 
 /// Fixed tests, spec errors, flaky tests, the per-group table and the media note.
 fn tail(report: &Report) -> String {
+    [
+        fixed_section(report),
+        spec_errors_section(report),
+        flaky_section(report),
+        groups_table(report),
+        media_note(report),
+    ]
+    .concat()
+}
+
+/// Base failures that pass here.
+fn fixed_section(report: &Report) -> String {
     let mut out = String::new();
-    if let Some(comparison) = &report.comparison
-        && let Some(base) = comparison.base.as_ref().filter(|b| !b.fixed.is_empty())
-    {
-        let branch = code_span(&comparison.branch);
-        let _ = write!(
+    let Some(comparison) = &report.comparison else {
+        return out;
+    };
+    let Some(base) = comparison.base.as_ref().filter(|b| !b.fixed.is_empty()) else {
+        return out;
+    };
+    let branch = code_span(&comparison.branch);
+    let _ = write!(
+        out,
+        "### ✅ Fixed ({}): failing on {branch}, passing here\n\n",
+        base.fixed.len(),
+    );
+    for test in base.fixed.iter().take(MAX_FIXED_LISTED) {
+        let _ = writeln!(
             out,
-            "### ✅ Fixed ({}): failing on {branch}, passing here\n\n",
-            base.fixed.len(),
+            "- {} › {} · {}",
+            escape_markdown(&test.spec),
+            escape_markdown(&test.title_path),
+            link(&format!("on {branch}"), &test.test_url)
         );
-        for test in base.fixed.iter().take(MAX_FIXED_LISTED) {
-            let _ = writeln!(
-                out,
-                "- {} › {} · {}",
-                escape_markdown(&test.spec),
-                escape_markdown(&test.title_path),
-                link(&format!("on {branch}"), &test.test_url)
-            );
-        }
-        if base.fixed.len() > MAX_FIXED_LISTED {
+    }
+    if base.fixed.len() > MAX_FIXED_LISTED {
+        let _ = writeln!(
+            out,
+            "- _and {} more, see {}_",
+            base.fixed.len() - MAX_FIXED_LISTED,
+            link("the base run", &base.run_url)
+        );
+    }
+    out.push('\n');
+    out
+}
+
+fn spec_errors_section(report: &Report) -> String {
+    if report.spec_problems.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("### ⚠️ Spec errors ({})\n\n", report.spec_problems.len());
+    for problem in &report.spec_problems {
+        out.push_str(&spec_problem_line(problem));
+    }
+    out.push('\n');
+    out
+}
+
+/// Tests that passed after a failed attempt, within [`MAX_FLAKY_BYTES`].
+fn flaky_section(report: &Report) -> String {
+    if report.flaky.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("### 🔁 Flaky tests ({})\n\n", report.flaky.len());
+    let start = out.len();
+    for (n, test) in report.flaky.iter().enumerate() {
+        let line = format!(
+            "- {} › {} · passed after attempt {} failed · {}\n",
+            escape_markdown(&test.spec),
+            escape_markdown(&test.title_path()),
+            test.attempt,
+            links_line(test, false)
+        );
+        if out.len() - start + line.len() > MAX_FLAKY_BYTES {
             let _ = writeln!(
                 out,
                 "- _and {} more, see {}_",
-                base.fixed.len() - MAX_FIXED_LISTED,
-                link("the base run", &base.run_url)
+                report.flaky.len() - n,
+                link("the run on Currents", &report.run_url)
             );
+            break;
         }
-        out.push('\n');
+        out.push_str(&line);
     }
-    if !report.spec_problems.is_empty() {
-        let _ = write!(
+    out.push('\n');
+    out
+}
+
+fn groups_table(report: &Report) -> String {
+    if report.groups.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "### Results by group\n\n| Group | Platform | Passed | Failed | Flaky | Skipped | Pending | Specs |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for g in &report.groups {
+        let _ = writeln!(
             out,
-            "### ⚠️ Spec errors ({})\n\n",
-            report.spec_problems.len()
+            "| {} | {} | {} | {} | {} | {} | {} | {}/{} |",
+            escape_markdown(&g.group_id),
+            escape_markdown(&g.platform),
+            g.totals.passed,
+            g.totals.failed,
+            g.totals.flaky,
+            g.totals.skipped,
+            g.totals.pending,
+            g.specs_complete,
+            g.specs_overall
         );
-        for problem in &report.spec_problems {
-            out.push_str(&spec_problem_line(problem));
-        }
-        out.push('\n');
     }
-    if !report.flaky.is_empty() {
-        let _ = write!(out, "### 🔁 Flaky tests ({})\n\n", report.flaky.len());
-        let start = out.len();
-        for (n, test) in report.flaky.iter().enumerate() {
-            let line = format!(
-                "- {} › {} · passed after attempt {} failed · {}\n",
-                escape_markdown(&test.spec),
-                escape_markdown(&test.title_path()),
-                test.attempt,
-                links_line(test, false)
-            );
-            if out.len() - start + line.len() > MAX_FLAKY_BYTES {
-                let _ = writeln!(
-                    out,
-                    "- _and {} more, see {}_",
-                    report.flaky.len() - n,
-                    link("the run on Currents", &report.run_url)
-                );
-                break;
-            }
-            out.push_str(&line);
-        }
-        out.push('\n');
-    }
-    if !report.groups.is_empty() {
-        out.push_str("### Results by group\n\n| Group | Platform | Passed | Failed | Flaky | Skipped | Pending | Specs |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-        for g in &report.groups {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {}/{} |",
-                escape_markdown(&g.group_id),
-                escape_markdown(&g.platform),
-                g.totals.passed,
-                g.totals.failed,
-                g.totals.flaky,
-                g.totals.skipped,
-                g.totals.pending,
-                g.specs_complete,
-                g.specs_overall
-            );
-        }
-        out.push('\n');
-    }
+    out.push('\n');
+    out
+}
+
+/// How long the media links last.
+fn media_note(report: &Report) -> String {
     let has_media = report
         .failures
         .iter()
         .chain(&report.flaky)
         .any(|t| !t.media.is_empty());
-    if has_media && report.media_via_relay {
-        out.push_str("<sub>Screenshot, video, trace and attachment links open through the relay, which has Currents sign them afresh: they work as long as Currents keeps the media.</sub>\n");
-    } else if has_media {
-        let _ = writeln!(
-            out,
-            "<sub>Screenshot, video, trace and attachment links are signed by Currents and expire 2 h after this report fetched the run ({}). The Currents links do not expire.</sub>",
+    if !has_media {
+        String::new()
+    } else if report.media_via_relay {
+        "<sub>Screenshot, video, trace and attachment links open through the relay, which has Currents sign them afresh: they work as long as Currents keeps the media.</sub>\n".to_owned()
+    } else {
+        format!(
+            "<sub>Screenshot, video, trace and attachment links are signed by Currents and expire 2 h after this report fetched the run ({}). The Currents links do not expire.</sub>\n",
             humantime::format_rfc3339_seconds(report.fetched_at)
-        );
+        )
     }
-    out
 }
 
 /// Every failed test on one line each, for the check's `text`.

@@ -5,6 +5,7 @@
 //! the run was fetched), so everything here is tested with fixtures and snapshots.
 
 mod annotations;
+mod attempt_media;
 mod build;
 mod comment;
 mod compare;
@@ -16,7 +17,8 @@ use std::time::SystemTime;
 
 pub use crate::github::{Annotation, AnnotationLevel};
 pub use annotations::annotations;
-pub use build::{build, test_media};
+pub use attempt_media::test_media;
+pub use build::build;
 pub use comment::pr_comment;
 pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
 pub use markdown::{

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use currents_bridge::currents::{CurrentsClient, CurrentsConfig};
 use currents_bridge::relay::{
-    self, AppState, Heartbeat, RetrySchedule, WebhookSecrets, Worker, WorkerConfig,
+    self, AppState, Heartbeat, RetrySchedule, WebhookSecrets, Worker, WorkerConfig, WorkerSignals,
 };
 use currents_bridge::store::{JobState, Store};
 use http_body_util::BodyExt;
@@ -459,9 +459,11 @@ fn hanging_worker(
             project_id: None,
             dry_run: false,
         },
-        Arc::default(),
-        Heartbeat::default(),
-        Arc::default(),
+        WorkerSignals {
+            metrics: Arc::default(),
+            heartbeat: Heartbeat::default(),
+            wake: Arc::default(),
+        },
     )
 }
 
@@ -737,9 +739,11 @@ async fn transport_errors_keep_no_url_in_the_stored_error() {
             project_id: None,
             dry_run: false,
         },
-        Arc::default(),
-        Heartbeat::default(),
-        Arc::default(),
+        WorkerSignals {
+            metrics: Arc::default(),
+            heartbeat: Heartbeat::default(),
+            wake: Arc::default(),
+        },
     );
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone(), Duration::from_secs(2)));

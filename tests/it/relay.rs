@@ -1,7 +1,6 @@
 //! The relay's router, driven with `oneshot` and signed deliveries built from GitHub's own
 //! webhook examples, and its worker against the fake Currents.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::*;
@@ -86,9 +85,7 @@ impl Relay {
             Some(client),
             None,
             worker_config("worker-a"),
-            self.state.metrics.clone(),
-            self.state.heartbeat.clone(),
-            self.state.wake.clone(),
+            self.state.signals(),
         );
         let worker = tokio::spawn(worker.run(shutdown.clone(), Duration::from_secs(5)));
         wait_until(
@@ -619,9 +616,7 @@ async fn dry_run_marks_jobs_dry_without_calling_currents() {
             dry_run: true,
             ..worker_config("dry")
         },
-        Arc::clone(&relay.state.metrics),
-        relay.state.heartbeat.clone(),
-        relay.state.wake.clone(),
+        relay.state.signals(),
     );
     let worker = tokio::spawn(worker.run(shutdown.clone(), Duration::from_secs(5)));
     wait_until("the job to be dry", Duration::from_secs(10), || async {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::*;
-use currents_bridge::relay::{Heartbeat, Metrics, RetrySchedule, Worker, WorkerConfig};
+use currents_bridge::relay::{
+    Heartbeat, Metrics, RetrySchedule, Worker, WorkerConfig, WorkerSignals,
+};
 use currents_bridge::store::{
     DeliveryId, HookId, JobId, JobOutcome, JobState, NewDelivery, NewJob, Pruned, Recorded,
     Requeue, Store,
@@ -642,9 +644,11 @@ async fn two_workers_cancel_each_of_100_jobs_exactly_once() {
                     project_id: None,
                     dry_run: false,
                 },
-                metrics,
-                Heartbeat::default(),
-                Arc::new(Notify::new()),
+                WorkerSignals {
+                    metrics,
+                    heartbeat: Heartbeat::default(),
+                    wake: Arc::new(Notify::new()),
+                },
             );
             tokio::spawn(worker.run(shutdown.clone(), Duration::from_secs(5)))
         })
