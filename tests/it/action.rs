@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -294,21 +294,18 @@ async fn image_main_stage_cancels_on_sigint_and_exits_130_in_time() {
         || !currents.requests_to("/v1/runs/find").is_empty(),
     )
     .await;
-    let sent = Instant::now();
     let kill = tokio::process::Command::new("docker")
         .args(["kill", "--signal", "INT", &name])
         .output()
         .await
         .unwrap();
     assert!(kill.status.success(), "{kill:?}");
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the container stopped")
-        .unwrap();
-    let elapsed = sent.elapsed();
-    assert_eq!(output.status.code(), Some(130), "{output:?}");
     // The runner sends SIGTERM 7.5 s after SIGINT: everything must be done before it.
-    assert!(elapsed < Duration::from_millis(7_500), "took {elapsed:?}");
+    let output = tokio::time::timeout(Duration::from_millis(7_500), child.wait_with_output())
+        .await
+        .expect("the container stopped within the 7.5 s the runner allows after SIGINT")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
     assert_eq!(
         currents
             .requests_to("/v1/runs/a1b2c3d4e5f60718/cancel")

@@ -69,20 +69,10 @@ async fn run_start_then_finish_make_one_complete_check() {
     assert!(github.rejected().is_empty(), "{:?}", github.rejected());
     // The same sticky comment as the report step's, on the commit's pull request, right
     // after the check completes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while github.state.lock().unwrap().comments.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no pull request comment; requests {:?}; relay log:\n{}",
-            github
-                .requests()
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect::<Vec<_>>(),
-            relay.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("the pull request comment", Duration::from_secs(10), || {
+        !github.state.lock().unwrap().comments.is_empty()
+    })
+    .await;
     let comments = github.state.lock().unwrap().comments.clone();
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert_eq!(comments[0].1, 42);

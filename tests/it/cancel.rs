@@ -1,7 +1,7 @@
 //! The `cancel` command and abort handling in `report`, run as a real binary against the fake
 //! Currents (and GitHub) servers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 use serde_json::{Value, json};
@@ -227,20 +227,15 @@ async fn sigint_while_waiting_cancels_the_run_and_exits_130() {
     let github = FakeGithub::start(GithubState::default()).await;
     let (workflow, child) = report_waiting(&currents, &github).await;
 
-    let sent = Instant::now();
     signal(&child, 2);
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+    // Done before the runner's SIGTERM, 7.5 s after SIGINT (the abort's budget is 6 s).
+    let output = tokio::time::timeout(Duration::from_secs(7), child.wait_with_output())
         .await
-        .expect("exited")
+        .expect("exited within 7 s of the signal")
         .unwrap();
-    let elapsed = sent.elapsed();
     let out = workflow.outcome(output);
 
     assert_eq!(out.code, Some(130), "{out:#?}");
-    assert!(
-        elapsed < Duration::from_secs(7),
-        "exited {elapsed:?} after the signal"
-    );
     out.assert_no_secrets();
     // The run id was known from the first poll, so the cancel names that run.
     let cancels = currents.requests_to("/v1/runs/a1b2c3d4e5f60718/cancel");
@@ -311,17 +306,11 @@ async fn a_second_signal_exits_at_once() {
         currents.requests().iter().any(|r| r.method == "PUT")
     })
     .await;
-    let sent = Instant::now();
     signal(&child, 2);
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+    let output = tokio::time::timeout(Duration::from_secs(2), child.wait_with_output())
         .await
-        .expect("exited")
+        .expect("exited within 2 s of the second signal")
         .unwrap();
-    assert!(
-        sent.elapsed() < Duration::from_secs(2),
-        "exited {:?} after the second signal",
-        sent.elapsed()
-    );
     let out = workflow.outcome(output);
     assert_eq!(out.code, Some(130), "{out:#?}");
     assert!(out.stderr.contains("second signal"));

@@ -94,13 +94,14 @@ async fn trickling_bodies_cannot_keep_a_signed_delivery_out() {
             // A byte every 100 ms until the relay cuts it off; what it answered.
             let mut answer = Vec::new();
             let mut buf = [0u8; 1024];
+            let mut pace = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tokio::select! {
                     read = stream.read(&mut buf) => match read {
                         Ok(0) | Err(_) => return answer,
                         Ok(n) => answer.extend_from_slice(&buf[..n]),
                     },
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    _ = pace.tick() => {
                         if stream.write_all(b"x").await.is_err() {
                             let _ = stream.read_to_end(&mut answer).await;
                             return answer;
@@ -185,9 +186,12 @@ async fn a_slow_header_client_is_cut_off_within_the_header_timeout() {
         .await
         .unwrap();
     let started = Instant::now();
+    // A header line every 900 ms: slower than a client sends, faster than the idle timeout.
+    let mut pace = tokio::time::interval(Duration::from_millis(900));
+    pace.tick().await;
     let trickle = async {
         for n in 0.. {
-            tokio::time::sleep(Duration::from_millis(900)).await;
+            pace.tick().await;
             if stream
                 .write_all(format!("x-trickle-{n}: 1\r\n").as_bytes())
                 .await
@@ -201,15 +205,13 @@ async fn a_slow_header_client_is_cut_off_within_the_header_timeout() {
             {
                 return started.elapsed();
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "never cut off");
         }
         unreachable!()
     };
-    let cut_after = trickle.await;
-    assert!(
-        cut_after <= relay::HEADER_READ_TIMEOUT + Duration::from_secs(2),
-        "cut off after {cut_after:?}"
-    );
+    // Cut off within the header timeout (plus the pace of one line and a margin).
+    tokio::time::timeout(relay::HEADER_READ_TIMEOUT + Duration::from_secs(2), trickle)
+        .await
+        .expect("the trickling client is cut off within the header timeout");
 }
 
 // Row 2: idle connections neither exhaust file descriptors nor keep out a real delivery, under
@@ -256,12 +258,10 @@ async fn connections_over_the_cap_get_a_quick_503_and_are_counted() {
         || std::fs::read_dir(format!("/proc/{}/fd", relay.pid())).map_or(0, |d| d.count()) >= 50,
     )
     .await;
-    let started = Instant::now();
     let mut extra = TcpStream::connect(host_port(&relay.base)).await.unwrap();
-    let answer = closed_within(&mut extra, Duration::from_secs(3))
+    let answer = closed_within(&mut extra, Duration::from_secs(2))
         .await
         .expect("the refused connection is closed at once");
-    assert!(started.elapsed() < Duration::from_secs(2));
     assert!(
         String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 503"),
         "{}",
@@ -287,25 +287,35 @@ async fn sigterm_with_a_stuck_client_exits_within_the_deadline() {
     let mut stuck = TcpStream::connect(host_port(&relay.base)).await.unwrap();
     stuck
         .write_all(
-            b"POST /webhooks/github HTTP/1.1\r\nhost: relay\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"partial\":",
+            b"POST /webhooks/github HTTP/1.1\r\nhost: relay\r\ncontent-type: application/json\r\ncontent-length: 1000\r\nexpect: 100-continue\r\n\r\n",
         )
         .await
         .unwrap();
-    // The request is in: its handler waits for the rest of the body.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let sent = Instant::now();
+    // The server says "100 Continue" once the handler reads the body: the request is in.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !String::from_utf8_lossy(&seen).contains("100 Continue") {
+            let n = stuck.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the body was asked for");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the handler asks for the body");
+    stuck.write_all(b"{\"partial\":").await.unwrap();
     relay.signal("TERM");
-    let status = tokio::time::timeout(Duration::from_secs(15), relay.child.wait())
+    // Stopped within the 2 s deadline, plus a margin for a busy machine.
+    let status = tokio::time::timeout(Duration::from_millis(4_500), relay.child.wait())
         .await
-        .expect("the relay stopped")
+        .unwrap_or_else(|_| {
+            panic!(
+                "not stopped 4.5 s after SIGTERM with a 2 s deadline\n{}",
+                relay.log_text()
+            )
+        })
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let took = sent.elapsed();
-    assert!(
-        took < Duration::from_millis(4_500),
-        "took {took:?} with a 2 s deadline\n{}",
-        relay.log_text()
-    );
 }
 
 // Row 4: many large unsigned bodies do not grow the process without bound.
@@ -409,21 +419,20 @@ c.commit()
             }
         }));
     }
-    let mut slowest = Duration::ZERO;
     for n in 0..30 {
-        let started = Instant::now();
-        let response = deliver_cancel(&relay.base, &format!("under-scrape-{n}"), 1_000 + n).await;
+        // Each is answered well inside GitHub's 10 s, scrapes or not.
+        let id = format!("under-scrape-{n}");
+        let delivery = deliver_cancel(&relay.base, &id, 1_000 + n);
+        let response = tokio::time::timeout(Duration::from_secs(2), delivery)
+            .await
+            .expect("a delivery is answered within 2 s under scrape load");
         assert_eq!(response.status(), 202);
-        slowest = slowest.max(started.elapsed());
     }
     stop.cancel();
     for scraper in scrapers {
         scraper.await.unwrap();
     }
-    assert!(
-        slowest < Duration::from_secs(2),
-        "a delivery took {slowest:?} under scrape load"
-    );
+
     assert!(!relay.log_text().contains("timed out (408)"));
 }
 
@@ -586,15 +595,13 @@ async fn sigterm_while_currents_hangs_exits_within_the_deadline_and_releases_job
         || currents.requests().len() >= 4,
     )
     .await;
-    let sent = Instant::now();
     relay.signal("TERM");
-    let status = tokio::time::timeout(Duration::from_secs(20), relay.child.wait())
+    // Stopped within the 2 s deadline, plus a margin for a busy machine.
+    let status = tokio::time::timeout(Duration::from_millis(4_500), relay.child.wait())
         .await
-        .expect("stopped")
+        .expect("stopped within the deadline")
         .unwrap();
-    let took = sent.elapsed();
     assert_eq!(status.code(), Some(0), "{}", relay.log_text());
-    assert!(took < Duration::from_millis(4_500), "took {took:?}");
     assert_eq!(
         currents.requests().len(),
         4,
@@ -747,17 +754,14 @@ async fn transport_errors_keep_no_url_in_the_stored_error() {
     );
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone(), Duration::from_secs(2)));
-    let mut error = None;
-    for _ in 0..250 {
-        error = store.jobs(None, 1).await.unwrap()[0].last_error.clone();
-        if error.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let error = wait_some(
+        "the failed call to be recorded",
+        Duration::from_secs(5),
+        || async { store.jobs(None, 1).await.unwrap()[0].last_error.clone() },
+    )
+    .await;
     shutdown.cancel();
     running.await.unwrap();
-    let error = error.expect("the failed call was recorded");
     assert!(
         error.contains("PUT /runs/cancel-ci/github failed"),
         "{error}"
@@ -1021,9 +1025,14 @@ async fn a_webhook_that_times_out_is_counted() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
     // A body that keeps the minimum rate but outlasts the request's 10 s.
-    let steady = futures_util::stream::unfold(0u32, |n| async move {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        (n < 20).then(|| (Ok::<_, std::io::Error>(vec![b' '; 128 * 1024]), n + 1))
+    // 128 KiB a second, paced by the (paused) clock.
+    let pace = tokio::time::interval(Duration::from_secs(1));
+    let steady = futures_util::stream::unfold((0u32, pace), |(n, mut pace)| async move {
+        pace.tick().await;
+        (n < 20).then(|| {
+            let chunk = Ok::<_, std::io::Error>(vec![b' '; 128 * 1024]);
+            (chunk, (n + 1, pace))
+        })
     });
     let response = relay::router(state.clone())
         .oneshot(request("steady", Body::from_stream(steady)))
