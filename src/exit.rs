@@ -1,6 +1,7 @@
 //! The process exit codes of the public contract, and how a command's error maps to one.
-//! Neutral ground: the Actions commands and the relay both return `anyhow::Result<Exit>`, with
-//! `.context()` saying what was being done, and [`exit_of`] finds the first typed cause.
+//! It sits at the edge, beside `main`: the commands return `anyhow::Result<Exit>` with
+//! `.context()` saying what was being done, and [`exit_of`] finds the first typed cause among
+//! the domains' errors, so it is the one module that imports every domain's error type.
 
 use crate::cli::ConfigError;
 use crate::currents::{CurrentsError, WaitError};

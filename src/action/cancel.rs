@@ -45,12 +45,18 @@ pub(crate) fn report_outcome(outcome: &CancelOutcome, what: &str) {
         ),
         CancelOutcome::Cancelled { run_id: None } => println!("Cancelled {what}."),
         CancelOutcome::AlreadyCancelled => println!("{what} was already cancelled."),
-        CancelOutcome::NotFound => println!(
-            "{}",
-            runtime::warning(&format!(
-                "No Currents run is recorded for {what} (yet): nothing to cancel."
-            ))
-        ),
+        CancelOutcome::NotFound => println!("{}", runtime::warning(&not_found(what))),
+    }
+}
+
+/// What a 404 means: `the Currents run of GitHub run 1 attempt 2` has no run recorded (yet);
+/// `Currents run abc` does not exist.
+fn not_found(what: &str) -> String {
+    match what.strip_prefix("the Currents run of ") {
+        Some(github_run) => {
+            format!("Currents has no run recorded for {github_run} (yet): nothing to cancel.")
+        }
+        None => format!("{what} does not exist: nothing to cancel."),
     }
 }
 

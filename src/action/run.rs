@@ -14,13 +14,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Exit> {
     let http = Http::new()?;
     let client = CurrentsClient::new(config.currents.clone(), &http);
     // Inside Actions, nothing Currents sent may run as a workflow command.
-    let show = |text: &str| {
-        if config.in_actions {
-            println!("{}", runtime::verbatim(text));
-        } else {
-            println!("{text}");
-        }
-    };
+    let show = |text: &str| println!("{}", config.runtime.show(text));
     match config.command {
         RunCommand::Get {
             run_id,

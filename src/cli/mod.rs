@@ -120,6 +120,8 @@ pub struct GithubRunArgs {
     pub github_output: Option<PathBuf>,
     #[arg(long, env = "GITHUB_STEP_SUMMARY", hide = true)]
     pub github_step_summary: Option<PathBuf>,
+    #[arg(long = "github-actions", env = "GITHUB_ACTIONS", hide = true)]
+    pub github_actions: Option<String>,
 }
 
 impl CurrentsArgs {
@@ -187,6 +189,7 @@ impl GithubRunArgs {
         Runtime {
             output_file: path(&self.github_output),
             summary_file: path(&self.github_step_summary),
+            in_actions: set(self.github_actions.clone()).is_some_and(|v| v == "true"),
         }
     }
 }

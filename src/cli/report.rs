@@ -211,7 +211,7 @@ impl ReportArgs {
             cancel_target: cancel_target(&self.currents, &self.select, github_run),
             fetch_concurrency: self.currents.fetch_concurrency()?,
             runtime: if dry_run {
-                Runtime::default()
+                self.run.runtime().without_files()
             } else {
                 self.run.runtime()
             },

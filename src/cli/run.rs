@@ -15,8 +15,6 @@ pub struct RunArgs {
     pub currents: CurrentsArgs,
     #[command(flatten)]
     pub run: GithubRunArgs,
-    #[arg(long = "github-actions", env = "GITHUB_ACTIONS", hide = true)]
-    pub github_actions: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -64,7 +62,7 @@ pub struct RunConfig {
     pub currents: CurrentsConfig,
     pub command: RunCommand,
     /// Inside GitHub Actions, printed Currents text is fenced from the runner.
-    pub in_actions: bool,
+    pub runtime: Runtime,
 }
 
 fn run_id(raw: &str) -> Result<RunId, ConfigError> {
@@ -102,7 +100,7 @@ impl RunArgs {
         Ok(RunConfig {
             currents,
             command,
-            in_actions: set(self.github_actions.clone()).is_some_and(|v| v == "true"),
+            runtime: self.run.runtime().without_files(),
         })
     }
 }

@@ -82,7 +82,7 @@ pub struct CheckRunOutput<'a> {
     pub annotations: &'a [Annotation],
 }
 
-/// `POST /repos/{owner}/{repo}/check-runs`, created completed in one call.
+/// `POST /repos/{owner}/{repo}/check-runs`: in progress, or completed with a conclusion.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewCheckRun<'a> {
     pub name: &'a str,

@@ -13,9 +13,29 @@ pub const MAX_JOB_SUMMARY_BYTES: usize = 1024 * 1024;
 pub struct Runtime {
     pub output_file: Option<PathBuf>,
     pub summary_file: Option<PathBuf>,
+    /// `GITHUB_ACTIONS=true`: the runner reads stdout for workflow commands.
+    pub in_actions: bool,
 }
 
 impl Runtime {
+    /// The same step, writing no files (a dry run).
+    pub fn without_files(&self) -> Self {
+        Self {
+            in_actions: self.in_actions,
+            ..Self::default()
+        }
+    }
+
+    /// Untrusted text for stdout: inside Actions fenced ([`verbatim`]), so that none of it
+    /// runs as a workflow command; in a terminal as it is, without a fence to read past.
+    pub fn show(&self, text: &str) -> String {
+        if self.in_actions {
+            verbatim(text)
+        } else {
+            text.to_owned()
+        }
+    }
+
     /// Appends step outputs. A value with a line break uses the heredoc form with a random
     /// delimiter, so no value can forge another output.
     pub fn set_outputs(&self, outputs: &[(&str, String)]) -> io::Result<()> {
@@ -160,7 +180,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Runtime {
             output_file: Some(dir.path().join("out")),
-            summary_file: None,
+            ..Runtime::default()
         };
         runtime
             .set_outputs(&[("a", "1".into()), ("b", "x\ny".into())])
@@ -178,8 +198,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("summary");
         let runtime = Runtime {
-            output_file: None,
             summary_file: Some(path.clone()),
+            ..Runtime::default()
         };
         runtime
             .append_summary(&"line of text\n".repeat(200_000))

@@ -115,22 +115,22 @@ impl Default for Metrics {
         );
         registry.register(
             "queue_pending_jobs",
-            "Cancel jobs waiting to run",
+            "Jobs (cancels and checks) waiting to run",
             queue_pending.clone(),
         );
         registry.register(
             "queue_running_jobs",
-            "Cancel jobs claimed by a worker",
+            "Jobs claimed by a worker",
             queue_running.clone(),
         );
         registry.register(
             "queue_dead_jobs",
-            "Cancel jobs given up on (see /admin/jobs?state=dead)",
+            "Jobs given up on (see /admin/jobs?state=dead)",
             queue_dead.clone(),
         );
         registry.register(
             "queue_oldest_pending_age_seconds",
-            "Age of the oldest pending cancel job",
+            "Age of the oldest pending job",
             oldest_pending.clone(),
         );
         Self {

@@ -1,5 +1,5 @@
-//! The relay's worker: claims due cancel jobs with a lease, calls Currents, and records the
-//! outcome. Retries live in the queue (`next_run_at`), not in memory, so a restart loses none.
+//! The relay's worker: claims due jobs (cancels, App mode's checks) with a lease, runs each,
+//! and records the outcome. Retries live in the queue (`next_run_at`), not in memory, so a restart loses none.
 //!
 //! It claims only as many jobs as it has free slots, so every claimed job starts at once, and
 //! renews a job's lease while the job works: no other replica takes a job while it is still in

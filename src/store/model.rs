@@ -35,7 +35,7 @@ crate::ids::id_type!(
     empty = true
 );
 
-/// The state of a cancel job.
+/// The state of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
@@ -43,12 +43,12 @@ pub enum JobState {
     Pending,
     /// Claimed by a worker until `lease_until`.
     Running,
-    /// Finished: cancelled, already cancelled, or no run found.
+    /// Finished: whatever its outcome says (a cancel made, a check completed, …).
     Done,
     /// Given up: a configuration problem or an outage longer than the retry window;
     /// `POST /admin/jobs/{id}/retry`, or a new delivery for the same run, requeues it.
     Dead,
-    /// Logged instead of cancelled (`--dry-run`).
+    /// Logged instead of done (`--dry-run`).
     Dry,
 }
 
@@ -280,14 +280,14 @@ pub enum Recorded {
     Duplicate,
     /// The delivery was recorded; it asked for no cancel.
     Delivery,
-    /// The delivery was recorded, and its cancel job is queued: new, already waiting or running,
+    /// The delivery was recorded, and its job is queued: new, already waiting or running,
     /// or (`requeued`) dead until this delivery brought it back.
     Job {
         id: JobId,
         created: bool,
         requeued: bool,
     },
-    /// The delivery was recorded; its run's cancel job already finished (`done` or `dry`).
+    /// The delivery was recorded; its job already finished (`done` or `dry`).
     Finished { id: JobId },
 }
 

@@ -180,7 +180,7 @@ impl Sqlite {
 }
 
 /// The writer: takes whatever deliveries are waiting, commits them in one transaction, then
-/// answers each. A batch that queues a cancel job commits with `synchronous = FULL`, so an
+/// answers each. A batch that queues a job commits with `synchronous = FULL`, so an
 /// acknowledged cancel survives a power loss, not only a crash; batches of deliveries that
 /// queue nothing (most of them) keep the faster `NORMAL`.
 async fn write_deliveries(

@@ -104,7 +104,7 @@ async fn nothing_recorded_warns_and_succeeds() {
     let out = Workflow::new(&currents, None).run(&["cancel"]).await;
     assert_eq!(out.code, Some(0), "{out:#?}");
     out.assert_no_secrets();
-    assert!(out.stdout.contains("::warning::No Currents run is recorded for the Currents run of GitHub run 9876543210 attempt 1"));
+    assert!(out.stdout.contains("::warning::Currents has no run recorded for GitHub run 9876543210 attempt 1 (yet): nothing to cancel."));
     assert_eq!(out.output("outcome").as_deref(), Some("not-found"));
     assert_eq!(out.output("cancelled").as_deref(), Some("false"));
 }

@@ -941,13 +941,21 @@ async fn report_output_cannot_carry_workflow_commands_or_paths() {
         .unwrap();
     }
     std::fs::write(dir.path().join("run.json"), run.to_string()).unwrap();
-    let out = tokio::process::Command::new(binary())
-        .args(["report", "--dry-run", "--from-dir"])
-        .arg(dir.path())
-        .env_clear()
-        .output()
-        .await
-        .unwrap();
+    let dry_run = |in_actions: bool| {
+        let mut command = tokio::process::Command::new(binary());
+        command
+            .args(["report", "--dry-run", "--from-dir"])
+            .arg(dir.path())
+            .env_clear();
+        if in_actions {
+            command.env("GITHUB_ACTIONS", "true");
+        }
+        command.output()
+    };
+    // In a terminal, no fence to read past: the runner is not there to run anything.
+    let plain = dry_run(false).await.unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("::stop-commands::"));
+    let out = dry_run(true).await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();

@@ -400,5 +400,5 @@ pub(super) fn print_dry_run(config: &ReportConfig, publication: &Publication) {
         out.push_str(&format!("\n----- text ({} bytes) -----\n", text.len()));
         out.push_str(text);
     }
-    println!("{}", runtime::verbatim(&out));
+    println!("{}", config.runtime.show(&out));
 }
