@@ -11,14 +11,13 @@
 #![allow(clippy::print_stdout)]
 
 // The integration tests' fakes; a bench uses only some of them.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
-use support::github_app::*;
 use support::relay_process::start_relay_with;
 use support::*;
 
@@ -51,9 +50,9 @@ async fn bench() {
     }
     state.latency = LATENCY;
     let currents = FakeCurrents::start(state).await;
-    let mut app_state = AppState::installed_on(&["acme/webapp"]);
+    let mut app_state = GithubState::installed_on(&["acme/webapp"]);
     app_state.latency = LATENCY;
-    let github = FakeGithubApp::start(app_state).await;
+    let github = FakeGithub::start(app_state).await;
     let dir = tempfile::tempdir().unwrap();
     let url = github.url();
     let relay = start_relay_with(

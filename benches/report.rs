@@ -13,7 +13,7 @@
 #![allow(clippy::print_stdout, unsafe_code)]
 
 // The integration tests' fakes; a bench uses only some of them.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 

@@ -1,5 +1,5 @@
 //! App mode, end to end with the real binary: Currents' webhooks become check runs through a
-//! fake GitHub that authenticates the App as GitHub does (support/github_app.rs), and missed
+//! fake GitHub that authenticates the App as GitHub does (support/github/), and missed
 //! GitHub deliveries are asked for again.
 
 use std::path::Path;
@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::support::app_mode::*;
-use crate::support::github_app::*;
 use crate::support::*;
 
 fn assert_no_duplicate_annotations(check: &FakeCheck) {
@@ -24,9 +23,9 @@ async fn run_start_then_finish_make_one_complete_check() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
     let currents = FakeCurrents::start(example_currents(1)).await;
-    let mut state = AppState::installed_on(&[REPO]);
+    let mut state = GithubState::installed_on(&[REPO]);
     state.pulls.insert(SHA.into(), vec![42]);
-    let github = FakeGithubApp::start(state).await;
+    let github = FakeGithub::start(state).await;
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
 
     let (status, text) = post_currents(&relay, &currents_event("RUN_START", None, REPO)).await;
@@ -108,7 +107,7 @@ async fn a_multi_group_run_completes_its_check_when_the_last_group_finishes() {
     let db = dir.path().join("relay.db");
     // The first group's finish finds the run still in progress; the second finds it complete.
     let currents = FakeCurrents::start(example_currents(1)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
 
     let (status, _) = post_currents(
@@ -152,7 +151,7 @@ async fn the_same_currents_webhook_twice_is_one_job_and_one_check() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
     let currents = FakeCurrents::start(example_currents(0)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     // With a media secret and a public URL, the check's media links go through the relay.
     let relay = start_app_relay(
         &db,
@@ -197,7 +196,7 @@ async fn a_repository_without_the_app_ends_not_installed() {
             json!("https://github.com/acme/elsewhere");
     }
     let currents = FakeCurrents::start(state).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(
         &db,
         &currents,
@@ -240,13 +239,13 @@ async fn a_repository_without_the_app_ends_not_installed() {
 /// full speed, and waits for the check to complete. Requires what every restart must give:
 /// one check run, every annotation once.
 async fn kill_mid_way_and_restart(
-    slow: impl FnOnce(&mut AppState),
-    mid_way: (&str, fn(&FakeGithubApp) -> bool),
-) -> (FakeGithubApp, FakeCheck) {
+    slow: impl FnOnce(&mut GithubState),
+    mid_way: (&str, fn(&FakeGithub) -> bool),
+) -> (FakeGithub, FakeCheck) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
     let currents = FakeCurrents::start(example_currents(0)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     slow(&mut github.state.lock().unwrap());
     let mut relay = start_app_relay(&db, &currents, &github, &[]).await;
     let (status, _) = post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
@@ -331,7 +330,7 @@ async fn deliveries_missed_while_the_relay_was_down_are_redelivered_and_cancel()
         ..Default::default()
     })
     .await;
-    let mut state = AppState::installed_on(&[REPO]);
+    let mut state = GithubState::installed_on(&[REPO]);
     state.page_size = 2;
     let now = SystemTime::now();
     let delivery =
@@ -354,7 +353,7 @@ async fn deliveries_missed_while_the_relay_was_down_are_redelivered_and_cancel()
         delivery(2, 702, 504, "workflow_job", "completed", 100),
         delivery(1, 701, 502, "workflow_job", "completed", 4 * 24 * 3600),
     ];
-    let github = FakeGithubApp::start(state).await;
+    let github = FakeGithub::start(state).await;
     let relay = start_app_relay(&db, &currents, &github, &[("RELAY_CATCHUP_INTERVAL", "1h")]).await;
 
     wait_for("three cancels", Duration::from_secs(30), || {
@@ -539,7 +538,7 @@ async fn a_revoked_installation_token_is_replaced_within_the_same_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
     let currents = FakeCurrents::start(example_currents(1)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
     send_and_wait(&relay, &github, "RUN_START").await;
     // GitHub forgets every token it issued (revoked, or expired early).
@@ -569,7 +568,7 @@ async fn a_revoked_installation_token_is_replaced_within_the_same_attempt() {
 async fn a_jwt_signed_with_another_key_is_refused_by_github_and_says_so() {
     use currents_bridge::github::app::{AppCredentials, AppError, AppId, GithubApp};
     use rsa::pkcs1::EncodeRsaPrivateKey;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
     let pem = other
         .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
@@ -745,10 +744,10 @@ async fn short_lived_installation_tokens_are_renewed_before_they_expire() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
     let currents = FakeCurrents::start(example_currents(1)).await;
-    let mut state = AppState::installed_on(&[REPO]);
+    let mut state = GithubState::installed_on(&[REPO]);
     // Shorter than the 5 minutes before expiry at which the relay renews: never reused.
     state.token_lifetime = Duration::from_secs(2);
-    let github = FakeGithubApp::start(state).await;
+    let github = FakeGithub::start(state).await;
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
     send_and_wait(&relay, &github, "RUN_START").await;
     // Past the first token's expiry.
@@ -781,7 +780,7 @@ async fn on_postgres_start_then_finish_make_one_complete_check() {
     let db = dir.path().join("relay.db");
     let url = crate::store::postgres_url().await;
     let currents = FakeCurrents::start(example_currents(1)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(&db, &currents, &github, &[("DATABASE_URL", url.as_str())]).await;
     send_and_wait(&relay, &github, "RUN_START").await;
     send_and_wait(&relay, &github, "RUN_FINISH").await;
@@ -805,7 +804,7 @@ async fn a_cancelled_run_without_a_start_gets_a_cancelled_check() {
         .runs
         .insert(RUN_ID.into(), Script::of([Reply::ok(run)]));
     let currents = FakeCurrents::start(state).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(&db, &currents, &github, &[]).await;
     // RUN_START never arrived (the relay was not registered yet, say).
     let (status, _) = post_currents(&relay, &currents_event("RUN_CANCELED", None, REPO)).await;
@@ -839,9 +838,9 @@ async fn app_modes_check_compares_with_the_base_branch_as_the_step_does() {
     let mut state = example_currents(0);
     with_base_branch(&mut state, false);
     let currents = FakeCurrents::start(state).await;
-    let mut app_state = AppState::installed_on(&[REPO]);
+    let mut app_state = GithubState::installed_on(&[REPO]);
     app_state.pulls.insert(SHA.into(), vec![42]);
-    let github = FakeGithubApp::start(app_state).await;
+    let github = FakeGithub::start(app_state).await;
     let relay = start_app_relay(&dir.path().join("relay.db"), &currents, &github, &[]).await;
     send_and_wait(&relay, &github, "RUN_FINISH").await;
     let check = github.checks()[0].clone();

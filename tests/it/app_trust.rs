@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::app_mode::*;
-use crate::support::github_app::*;
 use crate::support::relay_process::*;
 use crate::support::*;
 
@@ -51,11 +50,11 @@ async fn metrics(relay: &RelayProcess) -> String {
 async fn a_forged_remote_and_sha_write_where_the_api_says() {
     let dir = tempfile::tempdir().unwrap();
     let currents = FakeCurrents::start(example_currents(0)).await;
-    let mut state = AppState::installed_on(&[REPO, "victim/other"]);
+    let mut state = GithubState::installed_on(&[REPO, "victim/other"]);
     let forged_sha = "f".repeat(40);
     state.pulls.insert(SHA.into(), vec![42]);
     state.pulls.insert(forged_sha.clone(), vec![99]);
-    let github = FakeGithubApp::start(state).await;
+    let github = FakeGithub::start(state).await;
     let relay = start_app_relay(
         &dir.path().join("relay.db"),
         &currents,
@@ -100,7 +99,7 @@ async fn a_forged_remote_and_sha_write_where_the_api_says() {
 async fn a_project_not_listed_gets_no_check_and_no_github_call() {
     let dir = tempfile::tempdir().unwrap();
     let currents = FakeCurrents::start(example_currents(0)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     // The run is in project Xk9Pq2; only another project may report on acme/webapp.
     let relay = start_app_relay(
         &dir.path().join("relay.db"),
@@ -138,7 +137,7 @@ async fn ssh_over_443_and_ghe_com_remotes_are_the_servers_and_others_are_warned_
     let mut state = example_currents(0);
     with_remote(&mut state, "ssh://git@ssh.github.com:443/Acme/WebApp.git");
     let currents = FakeCurrents::start(state).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(&dir.path().join("a.db"), &currents, &github, &[]).await;
     post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
     github.wait_for_first_check("completed").await;
@@ -148,7 +147,7 @@ async fn ssh_over_443_and_ghe_com_remotes_are_the_servers_and_others_are_warned_
     let mut state = example_currents(0);
     with_remote(&mut state, "https://ACME.ghe.com/acme/webapp");
     let currents = FakeCurrents::start(state).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(
         &dir.path().join("b.db"),
         &currents,
@@ -162,7 +161,7 @@ async fn ssh_over_443_and_ghe_com_remotes_are_the_servers_and_others_are_warned_
 
     // A run on github.com, against that server: other-host, warned about once.
     let currents = FakeCurrents::start(example_currents(0)).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(
         &dir.path().join("c.db"),
         &currents,
@@ -211,7 +210,7 @@ async fn a_finish_never_received_is_completed_by_the_reconcile_pass_after_a_rest
     // In progress for as long as the first relay runs.
     let currents = FakeCurrents::start(example_currents(1_000)).await;
     currents.state.lock().unwrap().runs_list = Script::of([runs_page(&[], false)]);
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let reconcile = [("RELAY_RECONCILE_INTERVAL", "2s")];
     let mut relay = start_app_relay(&db, &currents, &github, &reconcile).await;
     send_and_wait(&relay, &github, "RUN_START").await;
@@ -257,7 +256,7 @@ async fn a_run_whose_every_webhook_was_lost_still_gets_its_check() {
         runs_page(&[run], false),
     ]);
     let currents = FakeCurrents::start(state).await;
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO, "victim/other"])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO, "victim/other"])).await;
     let relay = start_app_relay(
         &dir.path().join("relay.db"),
         &currents,
@@ -292,7 +291,7 @@ async fn a_run_currents_no_longer_has_closes_its_check_as_neutral() {
     let dir = tempfile::tempdir().unwrap();
     let currents = FakeCurrents::start(example_currents(1_000)).await;
     currents.state.lock().unwrap().runs_list = Script::of([runs_page(&[], false)]);
-    let github = FakeGithubApp::start(AppState::installed_on(&[REPO])).await;
+    let github = FakeGithub::start(GithubState::installed_on(&[REPO])).await;
     let relay = start_app_relay(
         &dir.path().join("relay.db"),
         &currents,
@@ -326,9 +325,9 @@ async fn a_slow_github_gets_one_attempt_at_a_time_and_every_annotation_once() {
     let (run, instances) = synthetic_run(120, 120, 1, "slow");
     let run_id = run["data"]["runId"].as_str().unwrap().to_owned();
     let currents = FakeCurrents::start(serving(run, &instances)).await;
-    let mut state = AppState::installed_on(&[REPO]);
+    let mut state = GithubState::installed_on(&[REPO]);
     state.annotation_latency = Duration::from_secs(28);
-    let github = FakeGithubApp::start(state).await;
+    let github = FakeGithub::start(state).await;
     let relay = start_app_relay(
         &dir.path().join("relay.db"),
         &currents,
@@ -376,13 +375,13 @@ async fn a_slow_github_gets_one_attempt_at_a_time_and_every_annotation_once() {
 async fn a_marker_comment_by_another_user_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let currents = FakeCurrents::start(example_currents(0)).await;
-    let mut state = AppState::installed_on(&[REPO]);
+    let mut state = GithubState::installed_on(&[REPO]);
     state.pulls.insert(SHA.into(), vec![42]);
     let marker = currents_bridge::github::marker("Currents", "Xk9Pq2");
     let forged = format!("{marker}\nI wrote the marker; edit me");
     state.comments.push((7, 42, forged.clone()));
     state.authors.insert(7, "mallory".into());
-    let github = FakeGithubApp::start(state).await;
+    let github = FakeGithub::start(state).await;
     let relay = start_app_relay(&dir.path().join("relay.db"), &currents, &github, &[]).await;
     send_and_wait(&relay, &github, "RUN_FINISH").await;
     wait_for("our comment", Duration::from_secs(20), || {
@@ -410,7 +409,7 @@ async fn a_marker_comment_by_another_user_is_left_alone() {
 async fn the_catch_up_asks_for_a_delivery_once_even_when_the_relay_refuses_it() {
     let dir = tempfile::tempdir().unwrap();
     let currents = FakeCurrents::start(CurrentsState::default()).await;
-    let mut state = AppState::installed_on(&[REPO]);
+    let mut state = GithubState::installed_on(&[REPO]);
     state.deliveries = vec![FakeDelivery {
         id: 9,
         guid: "guid-9".into(),
@@ -421,7 +420,7 @@ async fn the_catch_up_asks_for_a_delivery_once_even_when_the_relay_refuses_it() 
         // The relay answers 400 to this one, so it is never stored.
         body: "{not json".into(),
     }];
-    let github = FakeGithubApp::start(state).await;
+    let github = FakeGithub::start(state).await;
     let _relay = start_app_relay(
         &dir.path().join("relay.db"),
         &currents,

@@ -144,7 +144,7 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
             ("GITHUB_APP_ID", "31337"),
             (
                 "GITHUB_APP_PRIVATE_KEY",
-                crate::support::github_app::app_keys().0.as_str(),
+                crate::support::github::app_keys().0.as_str(),
             ),
             ("GITHUB_API_URL", prism.as_str()),
             ("CURRENTS_WEBHOOK_SECRET", "conformance"),
@@ -211,9 +211,7 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
     let app = GithubApp::new(
         &AppCredentials {
             app_id: AppId::new(31337),
-            private_key: secrecy::SecretString::from(
-                crate::support::github_app::app_keys().0.clone(),
-            ),
+            private_key: secrecy::SecretString::from(crate::support::github::app_keys().0.clone()),
         },
         prism.parse().unwrap(),
         currents_bridge::retry::RetryPolicy {

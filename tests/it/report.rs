@@ -674,13 +674,13 @@ async fn a_racing_second_comment_is_folded_into_the_first() {
         assert_eq!(out.code, Some(0));
         comments(&github)[0].2.clone()
     };
-    // Two comments with the marker now (as after a race): the next run keeps the oldest.
-    github
-        .state
-        .lock()
-        .unwrap()
-        .comments
-        .push((99_999, 7, marker_body));
+    // Two comments with the marker now, both the workflow's (as after a race): the next run
+    // keeps the oldest.
+    {
+        let mut state = github.state.lock().unwrap();
+        state.comments.push((99_999, 7, marker_body));
+        state.authors.insert(99_999, ACTIONS_LOGIN.into());
+    }
     let mut workflow = Workflow::new(&currents, Some(&github));
     workflow.set("CURRENTS_COMMENT", "always");
     let out = workflow.run(&["report"]).await;

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::github_app::*;
+use super::github::*;
 use super::relay_process::*;
 use super::*;
 
@@ -21,7 +21,7 @@ pub const PROJECTS: &str = "Xk9Pq2=acme/webapp";
 pub async fn start_app_relay(
     db: &Path,
     currents: &FakeCurrents,
-    github: &FakeGithubApp,
+    github: &FakeGithub,
     extra: &[(&str, &str)],
 ) -> RelayProcess {
     let url = github.url();
@@ -38,7 +38,7 @@ pub async fn start_app_relay(
     ];
     env.extend_from_slice(extra);
     let relay = start_relay_with(db, currents, &env).await;
-    github.state.lock().unwrap().relay_url = Some(format!("{}/webhooks/github", relay.base));
+    github.deliver_to(format!("{}/webhooks/github", relay.base));
     relay
 }
 
@@ -64,7 +64,7 @@ pub fn currents_event(event: &str, group: Option<&str>, repo: &str) -> Value {
 
 /// Posts `event` for the example run and waits for its check: in progress after `RUN_START`,
 /// completed after `RUN_FINISH`.
-pub async fn send_and_wait(relay: &RelayProcess, github: &FakeGithubApp, event: &str) {
+pub async fn send_and_wait(relay: &RelayProcess, github: &FakeGithub, event: &str) {
     let (status, text) = post_currents(relay, &currents_event(event, None, REPO)).await;
     assert_eq!(status, 202, "{event}: {text}");
     if event == "RUN_START" {
