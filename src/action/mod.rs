@@ -1,4 +1,4 @@
-//! The Actions commands: `report` and `cancel`, wiring the Currents client, the report
+//! The Actions commands: `report`, `cancel` and `run`, wiring the Currents client, the report
 //! builder and the GitHub side together, and the signal handling they share.
 
 // stdout is the Actions runtime's channel: this module writes workflow commands and the log.

@@ -1,5 +1,6 @@
-//! The GitHub side: the Checks API, acting as a GitHub App, the Actions runtime (outputs, job summary, workflow
-//! commands) and the event that triggered the workflow.
+//! The GitHub side: the one client core (`client.rs`), check runs, pull request comments,
+//! acting as a GitHub App, which GitHub a remote points at, the Actions runtime (outputs, job
+//! summary, workflow commands) and the event that triggered the workflow.
 
 pub mod app;
 mod checks;
