@@ -301,14 +301,7 @@ impl CurrentsClient {
                 self.request(Method::POST, url.clone()).json(new)
             })
             .await?;
-        if !answer.status.is_success() {
-            return Err(CurrentsError::from_status(
-                call,
-                answer.status,
-                &answer.body,
-                READ_WRITE_HINT,
-            ));
-        }
+        let answer = succeeded(call, answer, READ_WRITE_HINT)?;
         // The reference leaves the envelope unconfirmed: a bare object is read too.
         from_envelope_or_bare(&answer.body).map_err(|e| CurrentsError::decode(call, e))
     }
@@ -337,15 +330,7 @@ impl CurrentsClient {
                 self.request(Method::GET, url.clone())
             })
             .await?;
-        if !answer.status.is_success() {
-            return Err(CurrentsError::from_status(
-                call,
-                answer.status,
-                &answer.body,
-                READ_HINT,
-            ));
-        }
-        Ok(answer.body)
+        Ok(succeeded(call, answer, READ_HINT)?.body)
     }
 
     async fn get_json<T: DeserializeOwned>(
@@ -408,6 +393,24 @@ pub struct Webhook {
     pub hook_id: String,
     #[serde(default)]
     pub url: Option<String>,
+}
+
+/// The answer if it is a success, else the error its status means (`hint`: which key helps).
+fn succeeded(
+    call: &str,
+    answer: http::Answer,
+    hint: &'static str,
+) -> Result<http::Answer, CurrentsError> {
+    if answer.status.is_success() {
+        Ok(answer)
+    } else {
+        Err(CurrentsError::from_status(
+            call,
+            answer.status,
+            &answer.body,
+            hint,
+        ))
+    }
 }
 
 /// The `data` of a success envelope.

@@ -99,6 +99,24 @@ impl IntoResponse for BodyRejection {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyCut;
 
+/// How a delivery to one of the webhook routes ended: a metric label and an answer.
+pub trait Delivered: Copy {
+    fn label(self) -> &'static str;
+    /// A status and a fixed reason, never the input.
+    fn answer(self) -> (StatusCode, &'static str);
+    /// The body rejection it was, if it was one.
+    fn rejection(self) -> Option<BodyRejection>;
+}
+
+/// Counts a delivery by its outcome and answers it; a body cut for its rate is marked so.
+pub fn answer_delivery(state: &AppState, outcome: impl Delivered) -> Response {
+    state.metrics.delivery(outcome.label());
+    respond(
+        outcome.answer(),
+        outcome.rejection() == Some(BodyRejection::TooSlow),
+    )
+}
+
 /// A webhook route's answer: a status and a fixed reason, never the input. `cut` marks a body
 /// cut for its rate.
 pub fn respond(answer: (StatusCode, &'static str), cut: bool) -> Response {

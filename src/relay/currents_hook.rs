@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::AppState;
-use super::body::{BodyRejection, WebhookBody, respond};
+use super::body::{BodyRejection, Delivered, WebhookBody, answer_delivery};
 use super::verify::timestamp_is_fresh;
 use crate::currents::models::RunWebhook;
 use crate::github::repository_of;
@@ -50,7 +50,7 @@ enum Outcome {
     StoreError,
 }
 
-impl Outcome {
+impl Delivered for Outcome {
     fn label(self) -> &'static str {
         match self {
             Self::Queued => "currents_queued",
@@ -82,6 +82,13 @@ impl Outcome {
             Self::StoreError => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
         }
     }
+
+    fn rejection(self) -> Option<BodyRejection> {
+        match self {
+            Self::Body(rejection) => Some(rejection),
+            _ => None,
+        }
+    }
 }
 
 pub(super) async fn receive(
@@ -90,11 +97,7 @@ pub(super) async fn receive(
     body: Result<WebhookBody, BodyRejection>,
 ) -> Response {
     let outcome = handle(&state, &headers, body).await;
-    state.metrics.delivery(outcome.label());
-    respond(
-        outcome.answer(),
-        outcome == Outcome::Body(BodyRejection::TooSlow),
-    )
+    answer_delivery(&state, outcome)
 }
 
 async fn handle(

@@ -12,7 +12,7 @@ use sha2::Digest;
 use tracing::Instrument;
 
 use super::AppState;
-use super::body::{BodyRejection, WebhookBody, respond};
+use super::body::{BodyRejection, Delivered, WebhookBody, answer_delivery};
 use super::events::{self, Parsed};
 use crate::log_safe::LogSafe;
 use crate::store::{DeliveryId, HookId, JobSpec, NewDelivery, NewJob, Recorded};
@@ -38,7 +38,7 @@ enum DeliveryOutcome {
     StoreError,
 }
 
-impl DeliveryOutcome {
+impl Delivered for DeliveryOutcome {
     fn label(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -72,6 +72,13 @@ impl DeliveryOutcome {
             Self::StoreError => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
         }
     }
+
+    fn rejection(self) -> Option<BodyRejection> {
+        match self {
+            Self::Body(rejection) => Some(rejection),
+            _ => None,
+        }
+    }
 }
 
 pub(super) async fn receive(
@@ -80,11 +87,7 @@ pub(super) async fn receive(
     body: Result<WebhookBody, BodyRejection>,
 ) -> Response {
     let outcome = handle(&state, &headers, body).await;
-    state.metrics.delivery(outcome.label());
-    respond(
-        outcome.answer(),
-        outcome == DeliveryOutcome::Body(BodyRejection::TooSlow),
-    )
+    answer_delivery(&state, outcome)
 }
 
 async fn handle(
