@@ -44,6 +44,46 @@ pub fn github_ci_build_id(repository: &str, run_id: GithubRunId, attempt: RunAtt
     CiBuildId(format!("{repository}-{run_id}-{attempt}"))
 }
 
+/// The workflow run and attempt of a ciBuildId that follows the template for `repository`
+/// (compared case-insensitively, as GitHub names repositories); `None` for any other shape.
+pub fn parse_github_ci_build_id(
+    ci_build_id: &CiBuildId,
+    repository: &str,
+) -> Option<(GithubRunId, RunAttempt)> {
+    let value = ci_build_id.as_str();
+    let prefix = value.get(..repository.len())?;
+    if !prefix.eq_ignore_ascii_case(repository) {
+        return None;
+    }
+    let (run_id, attempt) = value
+        .get(repository.len()..)?
+        .strip_prefix('-')?
+        .split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(run_id) || !digits(attempt) {
+        return None;
+    }
+    Some((
+        GithubRunId::new(run_id.parse().ok()?),
+        RunAttempt::new(attempt.parse().ok().filter(|a| *a > 0)?),
+    ))
+}
+
+/// The ciBuildId of the attempt before `attempt` of the same workflow run; `None` for a first
+/// attempt.
+pub fn previous_attempt(
+    repository: &str,
+    run_id: GithubRunId,
+    attempt: RunAttempt,
+) -> Option<CiBuildId> {
+    let previous = attempt.get().checked_sub(1).filter(|a| *a > 0)?;
+    Some(github_ci_build_id(
+        repository,
+        run_id,
+        RunAttempt::new(previous),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +104,37 @@ mod tests {
         let second = github_ci_build_id("acme/webapp", GithubRunId::new(42), RunAttempt::new(2));
         assert_ne!(first, second);
         assert_eq!(second.to_string(), "acme/webapp-42-2");
+    }
+
+    #[test]
+    fn the_template_reads_back() {
+        let id = github_ci_build_id("Acme/WebApp", GithubRunId::new(42), RunAttempt::new(3));
+        let (run, attempt) = parse_github_ci_build_id(&id, "acme/webapp").unwrap();
+        assert_eq!((run.get(), attempt.get()), (42, 3));
+        for other in [
+            "custom-1",
+            "acme/webapp-42",
+            "acme/webapp-x-1",
+            "acme/webapp-42-0",
+            "acme/other-42-1",
+            "acme/webapp-42-1-2",
+        ] {
+            let id = CiBuildId::new(other).unwrap();
+            assert_eq!(
+                parse_github_ci_build_id(&id, "acme/webapp"),
+                None,
+                "{other}"
+            );
+        }
+        assert_eq!(
+            previous_attempt("acme/webapp", GithubRunId::new(42), RunAttempt::new(3))
+                .map(|c| c.to_string()),
+            Some("acme/webapp-42-2".to_owned())
+        );
+        assert_eq!(
+            previous_attempt("acme/webapp", GithubRunId::new(42), RunAttempt::new(1)),
+            None
+        );
     }
 
     #[test]

@@ -27,12 +27,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Exit> {
                 return Ok(Exit::Success);
             }
             let details = fetch_failed_instances(&client, &run, fetch_concurrency).await?;
-            let fetched = Fetched {
-                run,
-                details,
-                base: None,
-                fetched_at: SystemTime::now(),
-            };
+            let fetched = Fetched::alone(run, details, SystemTime::now());
             let publication = Publication::new(&fetched, &Shape::default());
             show(
                 publication

@@ -7,7 +7,7 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::relay::secrets_of;
-use super::shared::{CheckArgs, GithubApiArgs};
+use super::shared::{CheckArgs, GithubApiArgs, TriageArgs};
 use super::values::{ConfigError, bad, parse_duration, parse_url, secret, set};
 use crate::github::GithubServer;
 use crate::github::app::{AppCredentials, AppId};
@@ -60,6 +60,8 @@ pub struct AppArgs {
     pub reconcile_interval: Option<String>,
     #[command(flatten)]
     pub check: CheckArgs,
+    #[command(flatten)]
+    pub triage: TriageArgs,
 }
 
 impl AppArgs {
@@ -123,6 +125,7 @@ impl AppArgs {
             )?,
             check_name: self.check.check_name(),
             comment: self.check.comment()?,
+            triage: self.triage.settings()?,
         }))
     }
 }

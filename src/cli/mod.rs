@@ -38,7 +38,9 @@ pub use report::{
     ReportConfig, ReportInput, ShaSources,
 };
 pub use run::{RunAction, RunArgs, RunCommand, RunConfig};
-pub use shared::{CheckArgs, DEFAULT_CHECK_NAME, DEFAULT_GITHUB_API_URL, GithubApiArgs, MediaArgs};
+pub use shared::{
+    CheckArgs, DEFAULT_CHECK_NAME, DEFAULT_GITHUB_API_URL, GithubApiArgs, MediaArgs, TriageArgs,
+};
 pub use values::ConfigError;
 
 /// The default Currents API.

@@ -6,14 +6,14 @@ use std::time::Duration;
 use clap::Args;
 
 use super::cancel::cancel_target;
-use super::shared::{CheckArgs, GithubApiArgs, MediaArgs};
+use super::shared::{CheckArgs, GithubApiArgs, MediaArgs, TriageArgs};
 use super::values::{ConfigError, bad, parse_bool, parse_duration, parse_url, secret, set};
 use super::{CurrentsArgs, GithubRunArgs, RunSelectArgs, github_run};
 use crate::ci_build_id::{CiBuildId, GithubRunId, RunAttempt, github_ci_build_id};
 use crate::currents::{CancelTarget, CurrentsConfig, ProjectId, RunId, RunTarget, WaitTiming};
 use crate::github::runtime::Runtime;
 use crate::github::{CheckRunId, CommentMode, GithubConfig, Repository};
-use crate::report::FailOn;
+use crate::report::{FailOn, TriageSettings};
 use crate::retry::RetryPolicy;
 
 /// How long `report` waits for the run by default: long enough for the slowest shards of a
@@ -44,6 +44,12 @@ pub struct ReportArgs {
     pub check: CheckArgs,
     #[command(flatten)]
     pub media: MediaArgs,
+    #[command(flatten)]
+    pub triage: TriageArgs,
+    /// On a re-run, the previous attempt's run, whose failures that pass now are listed
+    /// [default: the ciBuildId template with GITHUB_RUN_ATTEMPT - 1]
+    #[arg(long, env = "CURRENTS_PREVIOUS_CI_BUILD_ID", value_name = "ID")]
+    pub previous_ci_build_id: Option<String>,
     /// How long to wait for the run to complete, e.g. 10m, 90s [default: 10m]
     #[arg(long, env = "CURRENTS_WAIT_TIMEOUT", value_name = "DURATION")]
     pub wait_timeout: Option<String>,
@@ -175,6 +181,9 @@ pub struct ReportConfig {
     /// What to cancel before the run id is known: this GitHub run, or `--run-id`.
     pub cancel_target: Option<CancelTarget>,
     pub fetch_concurrency: usize,
+    pub triage: TriageSettings,
+    /// On a re-run, the previous attempt's ciBuildId.
+    pub previous_ci_build_id: Option<CiBuildId>,
     pub runtime: Runtime,
 }
 
@@ -210,6 +219,8 @@ impl ReportArgs {
             )?,
             cancel_target: cancel_target(&self.currents, &self.select, github_run),
             fetch_concurrency: self.currents.fetch_concurrency()?,
+            triage: self.triage.settings()?,
+            previous_ci_build_id: self.previous_ci_build_id(github_run),
             runtime: if dry_run {
                 self.run.runtime().without_files()
             } else {
@@ -272,6 +283,19 @@ impl ReportArgs {
                 "cannot derive the ciBuildId outside GitHub Actions: set --ci-build-id (CURRENTS_CI_BUILD_ID) or --run-id (CURRENTS_RUN_ID)",
             )),
         }
+    }
+
+    /// `--previous-ci-build-id`, else, on a re-run, the template with the attempt before.
+    fn previous_ci_build_id(
+        &self,
+        github_run: Option<(GithubRunId, RunAttempt)>,
+    ) -> Option<CiBuildId> {
+        if let Some(id) = set(self.previous_ci_build_id.clone()).and_then(CiBuildId::new) {
+            return Some(id);
+        }
+        let repo = set(self.run.github_repository.clone())?;
+        let (run_id, attempt) = github_run?;
+        crate::ci_build_id::previous_attempt(&repo, run_id, attempt)
     }
 
     /// The repository, the token's client (when a token is set) and the commit's sources.

@@ -6,6 +6,7 @@ use secrecy::SecretString;
 
 use super::values::{ConfigError, bad, media_secret, parse_url, set};
 use crate::github::CommentMode;
+use crate::report::{DEFAULT_HISTORY_DAYS, FlakyThreshold, TriageSettings};
 
 /// The default GitHub API (github.com); GHES sets `GITHUB_API_URL`.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
@@ -78,5 +79,73 @@ pub struct MediaArgs {
 impl MediaArgs {
     pub(super) fn secret(&self) -> Result<Option<SecretString>, ConfigError> {
         media_secret(self.media_secret.clone())
+    }
+}
+
+/// Triage of failures against the base branch (`report`, and the relay's App mode).
+#[derive(Args)]
+pub struct TriageArgs {
+    /// Triage failures with the base branch's test history and the project's Currents Actions:
+    /// on, or off (verdicts from the base run only) [default: on]
+    #[arg(long, env = "CURRENTS_TRIAGE", value_name = "ON|OFF")]
+    pub triage: Option<String>,
+    /// Days of the base branch's history read (1-365) [default: 30]
+    #[arg(long, env = "CURRENTS_HISTORY_DAYS", value_name = "DAYS")]
+    pub history_days: Option<String>,
+    /// At or above this flakiness rate on the base branch a failure is flaky, a percentage
+    /// such as 5% or 12.5% [default: 5%]
+    #[arg(long, env = "CURRENTS_FLAKY_THRESHOLD", value_name = "PERCENT")]
+    pub flaky_threshold: Option<String>,
+}
+
+impl TriageArgs {
+    pub(super) fn settings(&self) -> Result<TriageSettings, ConfigError> {
+        let on = match set(self.triage.clone())
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("on" | "true") => true,
+            Some("off" | "false") => false,
+            Some(other) => {
+                return Err(bad(format!(
+                    "--triage (CURRENTS_TRIAGE) must be on or off, not {other:?}"
+                )));
+            }
+        };
+        let days = match set(self.history_days.clone()) {
+            None => DEFAULT_HISTORY_DAYS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "--history-days (CURRENTS_HISTORY_DAYS) must be a number of days from 1 to 365, not {raw:?}"
+                    ))
+                })?,
+        };
+        Ok(TriageSettings {
+            history_days: on.then_some(days),
+            flaky_threshold: self.threshold()?,
+        })
+    }
+
+    fn threshold(&self) -> Result<FlakyThreshold, ConfigError> {
+        let Some(raw) = set(self.flaky_threshold.clone()) else {
+            return Ok(FlakyThreshold::default());
+        };
+        raw.trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite())
+            .and_then(|p| FlakyThreshold::new(p / 100.0))
+            .ok_or_else(|| {
+                bad(format!(
+                    "--flaky-threshold (CURRENTS_FLAKY_THRESHOLD) must be a percentage from 0% to 100%, such as 5%, not {raw:?}"
+                ))
+            })
     }
 }

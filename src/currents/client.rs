@@ -15,9 +15,13 @@ use crate::ci_build_id::{CiBuildId, GithubRunId, RunAttempt};
 use crate::http::{self, Http};
 use crate::retry::{Idempotency, RetryPolicy};
 
-const READ_WRITE_HINT: &str =
-    "cancelling needs a Read & Write API key (Currents: Organization > API Keys)";
-const READ_HINT: &str = "check that the key belongs to the organization that owns the project";
+/// What a 401 or 403 means for a call, after the error's own words (hence the "; ").
+pub(super) const CANCEL_HINT: &str =
+    "; cancelling needs a Read & Write API key (Currents: Organization > API Keys)";
+pub(super) const WRITE_HINT: &str =
+    "; this needs a Read & Write API key (Currents: Organization > API Keys)";
+pub(super) const READ_HINT: &str =
+    "; check that the key belongs to the organization that owns the project";
 
 /// Where and how to reach Currents.
 #[derive(Debug, Clone)]
@@ -245,10 +249,8 @@ impl CurrentsClient {
             }
             StatusCode::UNPROCESSABLE_ENTITY => Ok(CancelOutcome::AlreadyCancelled),
             StatusCode::NOT_FOUND => Ok(CancelOutcome::NotFound),
-            other => Err(
-                CurrentsError::from_status(call, other, &bytes, READ_WRITE_HINT)
-                    .with_retry_after(retry_after),
-            ),
+            other => Err(CurrentsError::from_status(call, other, &bytes, CANCEL_HINT)
+                .with_retry_after(retry_after)),
         }
     }
 
@@ -279,7 +281,7 @@ impl CurrentsClient {
                 call,
                 other,
                 &answer.body,
-                READ_WRITE_HINT,
+                WRITE_HINT,
             )),
         }
     }
@@ -301,14 +303,14 @@ impl CurrentsClient {
                 self.request(Method::POST, url.clone()).json(new)
             })
             .await?;
-        let answer = succeeded(call, answer, READ_WRITE_HINT)?;
+        let answer = succeeded(call, answer, WRITE_HINT)?;
         // The reference leaves the envelope unconfirmed: a bare object is read too.
         from_envelope_or_bare(&answer.body).map_err(|e| CurrentsError::decode(call, e))
     }
 
     /// One call through the retry policy, its answer read whole (with the size cap); the
     /// caller maps the status.
-    async fn exchange(
+    pub(super) async fn exchange(
         &self,
         call: &str,
         idempotency: Idempotency,
@@ -324,7 +326,7 @@ impl CurrentsClient {
             .map_err(|e| CurrentsError::read(call, e))
     }
 
-    async fn get_bytes(&self, call: &str, url: Url) -> Result<Vec<u8>, CurrentsError> {
+    pub(super) async fn get_bytes(&self, call: &str, url: Url) -> Result<Vec<u8>, CurrentsError> {
         let answer = self
             .exchange(call, Idempotency::Idempotent, || {
                 self.request(Method::GET, url.clone())
@@ -333,7 +335,7 @@ impl CurrentsClient {
         Ok(succeeded(call, answer, READ_HINT)?.body)
     }
 
-    async fn get_json<T: DeserializeOwned>(
+    pub(super) async fn get_json<T: DeserializeOwned>(
         &self,
         call: &str,
         url: Url,
@@ -341,7 +343,7 @@ impl CurrentsClient {
         decode(call, &self.get_bytes(call, url).await?)
     }
 
-    fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+    pub(super) fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
         self.http
             .request(method, url)
             .bearer_auth(self.api_key.expose_secret())
@@ -349,7 +351,7 @@ impl CurrentsClient {
     }
 
     /// The API URL with `segments` appended, each percent-encoded.
-    fn url(&self, segments: &[&str]) -> Url {
+    pub(super) fn url(&self, segments: &[&str]) -> Url {
         http::endpoint(&self.api_url, segments)
     }
 }
@@ -396,7 +398,7 @@ pub struct Webhook {
 }
 
 /// The answer if it is a success, else the error its status means (`hint`: which key helps).
-fn succeeded(
+pub(super) fn succeeded(
     call: &str,
     answer: http::Answer,
     hint: &'static str,
@@ -414,7 +416,7 @@ fn succeeded(
 }
 
 /// The `data` of a success envelope.
-fn decode<T: DeserializeOwned>(call: &str, bytes: &[u8]) -> Result<T, CurrentsError> {
+pub(super) fn decode<T: DeserializeOwned>(call: &str, bytes: &[u8]) -> Result<T, CurrentsError> {
     serde_json::from_slice::<Envelope<T>>(bytes)
         .map(|e| e.data)
         .map_err(|e| CurrentsError::decode(call, e))

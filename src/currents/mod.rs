@@ -1,25 +1,33 @@
 //! The Currents side: typed, lenient models; a client for the calls currents-bridge makes
-//! (find a run, get a run, get an instance, cancel); the [`RunSource`] trait over the API and a
-//! directory of saved responses; and, written once against it, waiting for a run to complete
-//! and fetching its failing specs' instances. The report step and the relay both use these.
+//! (runs, instances, cancels, webhooks; test history and Actions in `analytics.rs`); the
+//! [`RunSource`] trait over the API and a directory of saved responses; and, written once
+//! against it, waiting for a run to complete and fetching its failing specs' instances, with
+//! their tests' history beside them. The report step and the relay both use these.
 
+mod analytics;
 mod client;
 mod error;
+mod fetch;
+mod gather;
+mod history;
 pub mod models;
 mod source;
 mod wait;
 
+pub use analytics::{HISTORY_PAGE, Window};
 pub use client::{
     CancelOutcome, CancelTarget, CurrentsClient, CurrentsConfig, DeleteOutcome, GithubRunCancel,
     ListedRun, NewWebhook, RunPage, Webhook,
 };
 pub use error::CurrentsError;
+pub use fetch::{
+    FailedInstances, HistoryLookup, base_run, fetch_failed_instances, fetch_with_history,
+};
+pub use gather::{Gathered, Wanted, gather};
+pub use history::{History, HistoryPlan, MAX_HISTORY_LOOKUPS, TestHistory, TestKey};
 pub use models::{Instance, InstanceId, ProjectId, Run, RunId};
 pub use source::{DirSource, RunSource, SourceError};
-pub use wait::{
-    FailedInstances, RunTarget, WaitError, WaitEvent, WaitTiming, base_run, fetch_failed_instances,
-    wait_for_completion,
-};
+pub use wait::{RunTarget, WaitError, WaitEvent, WaitTiming, wait_for_completion};
 
 /// Instance fetches in flight at once by default (`--fetch-concurrency`): a 100-spec failure
 /// fetches in 13 rounds, without a burst that a rate limiter would notice.

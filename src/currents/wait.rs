@@ -1,13 +1,10 @@
-//! Waiting for a run to complete and fetching the instances behind its failures, written once
-//! against [`RunSource`]. Progress reaches the caller through a callback, so this module knows
-//! nothing of where it is shown (the Actions log, the relay's log).
+//! Waiting for a run to complete, written once against [`RunSource`]. Progress reaches the
+//! caller through a callback, so this module knows nothing of where it is shown (the Actions
+//! log, the relay's log).
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-
-use super::models::{Instance, InstanceId, ProjectId, Run, RunId};
+use super::models::{ProjectId, Run, RunId};
 use super::source::{RunSource, SourceError};
 use crate::ci_build_id::CiBuildId;
 
@@ -129,86 +126,4 @@ pub async fn wait_for_completion<S: RunSource>(
         }
         tokio::time::sleep(timing.poll_interval).await;
     }
-}
-
-/// The instances behind a run's failures, and why any could not be had.
-#[derive(Debug, Default)]
-pub struct FailedInstances {
-    pub instances: HashMap<InstanceId, Instance>,
-    /// Specs whose instance could not be fetched, with the reason: the report lists them
-    /// without test detail instead of failing.
-    pub unavailable: HashMap<InstanceId, String>,
-}
-
-/// Fetches the instance of every spec with failures or flaky tests, `concurrency` at a time.
-/// An instance that cannot be had degrades the report; one that is there but invalid (a bad
-/// `--from-dir` file) is an error.
-pub async fn fetch_failed_instances<S: RunSource>(
-    source: &S,
-    run: &Run,
-    concurrency: usize,
-) -> Result<FailedInstances, SourceError> {
-    let mut ids: Vec<&InstanceId> = run
-        .specs
-        .iter()
-        .filter(|s| s.needs_details())
-        .map(|s| &s.instance_id)
-        .collect();
-    ids.sort();
-    ids.dedup();
-    // The futures are built before they enter the stream: a closure in the stream's type
-    // keeps rustc from proving the whole future `Send` for the relay's spawned jobs
-    // (rust-lang/rust#102211).
-    let fetches: Vec<_> = ids
-        .into_iter()
-        .map(|id| async move { (id.clone(), source.get_instance(id).await) })
-        .collect();
-    let results: Vec<_> = futures_util::stream::iter(fetches)
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let mut fetched = FailedInstances::default();
-    for (id, result) in results {
-        match result {
-            Ok(instance) => {
-                fetched.instances.insert(id, instance);
-            }
-            Err(e @ SourceError::Missing { .. }) => {
-                fetched
-                    .unavailable
-                    .insert(id, crate::log_safe::Chain(&e).to_string());
-            }
-            Err(e) if e.degrades() => {
-                fetched.unavailable.insert(
-                    id,
-                    format!(
-                        "its details could not be fetched ({})",
-                        crate::log_safe::Chain(&e)
-                    ),
-                );
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(fetched)
-}
-
-/// The latest completed run of `branch` in `project` other than `this` (a re-run of the same
-/// commit may be on the branch too), with its failing specs' instances: what a run is compared
-/// with. `None` when the branch has no such run.
-pub async fn base_run(
-    client: &super::CurrentsClient,
-    project: &ProjectId,
-    branch: &str,
-    this: &RunId,
-    concurrency: usize,
-) -> Result<Option<(Run, FailedInstances)>, SourceError> {
-    // Two, in case the newest is this very run.
-    let listed = client.latest_complete_runs(project, branch, 2).await?;
-    let Some(base) = listed.into_iter().find(|r| &r.run_id != this) else {
-        return Ok(None);
-    };
-    let run = client.get_run(&base.run_id).await?;
-    let failed = fetch_failed_instances(client, &run, concurrency).await?;
-    Ok(Some((run, failed)))
 }

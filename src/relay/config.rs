@@ -61,6 +61,8 @@ pub struct AppModeConfig {
     pub reconcile_interval: Duration,
     pub check_name: String,
     pub comment: crate::github::CommentMode,
+    /// `--triage`, `--history-days`, `--flaky-threshold`, as the `report` step's.
+    pub triage: crate::report::TriageSettings,
 }
 
 /// App mode's checks: `POST /webhooks/currents` and where each project may report.

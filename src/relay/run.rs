@@ -183,6 +183,7 @@ fn start_app_mode(
             allow: projects,
             server: app_config.server,
             fetch_concurrency: config.fetch_concurrency,
+            triage: app_config.triage,
             warned: Arc::new(WarnedRuns::default()),
         },
     })

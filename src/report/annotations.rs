@@ -2,7 +2,8 @@
 //! a message and raw details of at most 64 KB each, and no characters above U+FFFF.
 
 use super::text::{restrict_unicode, truncate_bytes, truncate_chars};
-use super::{Novelty, Report, TestReport};
+use super::verdicts::{self, Style};
+use super::{Report, TestReport};
 use crate::github::{
     Annotation, AnnotationLevel, MAX_ANNOTATION_MESSAGE_BYTES as MAX_MESSAGE_BYTES,
     MAX_ANNOTATION_TITLE_CHARS as MAX_TITLE_CHARS,
@@ -21,12 +22,14 @@ pub fn annotations(report: &Report, path_prefix: &str) -> Vec<Annotation> {
             .error
             .as_ref()
             .map_or_else(|| "Test failed".to_owned(), |e| e.message.clone());
-        let title = match (report.novelty(t), &report.comparison) {
-            (Some(Novelty::New), _) => format!("New: {}", t.title_path()),
-            (Some(Novelty::AlsoOnBase), Some(c)) => {
-                format!("Also on {}: {}", c.branch, t.title_path())
-            }
-            _ => t.title_path(),
+        let title = match t.verdict {
+            Some(verdict) => format!("{}: {}", verdicts::word(verdict), t.title_path()),
+            None => t.title_path(),
+        };
+        // The verdict's history leads the message: "Failing on main since …".
+        let message = match verdicts::history(report, t, Style::Plain) {
+            Some(history) => format!("{}\n\n{message}", capitalized(&history)),
+            None => message,
         };
         test_annotation(
             report.media_via_relay,
@@ -150,6 +153,15 @@ fn join_path(prefix: &str, spec: &str) -> String {
     } else {
         format!("{}/{spec}", prefix.trim_end_matches('/'))
     }
+}
+
+/// `text` with its first letter upper-case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

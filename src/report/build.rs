@@ -48,6 +48,8 @@ pub fn build(
         passes: tests.passes,
         comparison: None,
         media_via_relay: false,
+        triage: None,
+        rerun: None,
     }
 }
 
@@ -252,6 +254,10 @@ fn test_report(
         error: error_report,
         media: media(&spec.instance_id, results, test, index, attempt),
         line: error.and_then(|e| line_in_spec(e, &spec.spec)),
+        test_id: test.test_id.clone(),
+        tags: test.tags.clone(),
+        verdict: None,
+        history: Default::default(),
     }
 }
 

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::{icon, run_link, spec_problem_line, title};
+use super::markdown::{comparison_line, icon, run_link, spec_problem_line, title};
 use super::text::{code_span, escape_markdown, link, truncate_bytes, truncate_markdown};
-use super::{Novelty, Report, TestReport};
+use super::{Report, TestReport, verdicts};
 
 /// Failures a pull request comment shows; the check has the rest.
 const MAX_COMMENT_FAILURES: usize = 20;
@@ -14,8 +14,9 @@ const MAX_COMMENT_ERROR_CHARS: usize = 300;
 const MAX_COMMENT_BYTES: usize = 65_536;
 
 /// The sticky pull request comment: `marker` (an HTML comment that finds it again) first, then
-/// the headline, the comparison, up to 20 failures (new ones first) with their error heads, the
-/// fixed tests' count, and links to the check run and the Currents run.
+/// the headline, links to the check run and the Currents run, the comparison, and up to 20
+/// failures: as a table of verdicts when they were triaged (new ones first), else with their
+/// error heads; then what passed on re-run.
 pub fn pr_comment(report: &Report, marker: &str, check_url: Option<&str>) -> String {
     let mut out = format!("{marker}\n");
     let _ = write!(
@@ -33,16 +34,24 @@ pub fn pr_comment(report: &Report, marker: &str, check_url: Option<&str>) -> Str
             "The failed tests have no detail; see the check run.\n"
         });
     }
-    for test in report.failures.iter().take(MAX_COMMENT_FAILURES) {
-        out.push_str(&failure_line(report, test));
+    if report.triage.is_some() {
+        out.push_str(&verdicts::table(report, MAX_COMMENT_FAILURES));
+    } else {
+        for test in report.failures.iter().take(MAX_COMMENT_FAILURES) {
+            out.push_str(&failure_line(test));
+        }
+        if report.failures.len() > MAX_COMMENT_FAILURES {
+            let _ = writeln!(
+                out,
+                "- _and {} more in the check run_",
+                report.failures.len() - MAX_COMMENT_FAILURES
+            );
+        }
     }
-    if report.failures.len() > MAX_COMMENT_FAILURES {
-        let _ = writeln!(
-            out,
-            "- _and {} more in the check run_",
-            report.failures.len() - MAX_COMMENT_FAILURES
-        );
+    if let Some(note) = verdicts::not_looked_up(report) {
+        out.push_str(&note);
     }
+    out.push_str(&verdicts::rerun_section(report, MAX_COMMENT_FAILURES));
     for problem in report.spec_problems.iter().take(5) {
         out.push_str(&spec_problem_line(problem));
     }
@@ -68,53 +77,20 @@ fn links(report: &Report, check_url: Option<&str>) -> String {
     format!("{}\n\n", links.join(" · "))
 }
 
-/// How the run compares with the base branch's, when it was compared.
-fn comparison_line(report: &Report) -> String {
-    let mut out = String::new();
-    if let Some(comparison) = &report.comparison {
-        let branch = code_span(&comparison.branch);
-        match &comparison.base {
-            Some(base) => {
-                let new = report.new_failures().unwrap_or(0);
-                let _ = write!(
-                    out,
-                    "Against {}: **{new} new**, {} also failing there, {} fixed.\n\n",
-                    link(&branch, &base.run_url),
-                    report.failures.len() - new,
-                    base.fixed.len()
-                );
-            }
-            None => {
-                let _ = write!(out, "No completed run of {branch} to compare with.\n\n");
-            }
-        }
-    }
-    out
-}
-
-/// One failure: new or not, its spec and title, the head of its error, its Currents link.
-fn failure_line(report: &Report, test: &TestReport) -> String {
-    let mark = match report.novelty(test) {
-        Some(Novelty::New) => "🆕 ",
-        _ => "",
-    };
+/// One failure (untriaged): its spec and title, the head of its error, its Currents link.
+fn failure_line(test: &TestReport) -> String {
     let error = test
         .error
         .as_ref()
         .map(|e| {
-            let head: String = e
-                .message
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ");
-            let head: String = head.chars().take(MAX_COMMENT_ERROR_CHARS).collect();
-            format!(": {}", code_span(&head))
+            format!(
+                ": {}",
+                code_span(&verdicts::error_head(&e.message, MAX_COMMENT_ERROR_CHARS))
+            )
         })
         .unwrap_or_default();
     format!(
-        "- {mark}**{} › {}**{error} · {}\n",
+        "- **{} › {}**{error} · {}\n",
         escape_markdown(&test.spec),
         escape_markdown(&test.title_path()),
         link("Currents", &test.test_url)

@@ -27,7 +27,7 @@ pub struct BaseRun {
     pub run_id: crate::currents::RunId,
     pub run_url: String,
     /// `(spec, title path)` of every test that failed in the base run.
-    failing: HashSet<(String, String)>,
+    pub(super) failing: HashSet<(String, String)>,
     /// Tests that fail on the base branch and pass here, in the base run's order.
     pub fixed: Vec<FixedTest>,
 }
@@ -39,15 +39,6 @@ pub struct FixedTest {
     pub title_path: String,
     /// The test on the base run's dashboard.
     pub test_url: String,
-}
-
-/// Whether a failure is new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Novelty {
-    /// It does not fail on the base branch.
-    New,
-    /// It fails on the base branch too.
-    AlsoOnBase,
 }
 
 /// What a run shows to have passed, for the "fixed" list.
@@ -81,72 +72,61 @@ fn test_key(spec: &str, title: &[String]) -> (String, String) {
     (spec.to_owned(), title.join(super::TITLE_SEPARATOR))
 }
 
-fn key(test: &TestReport) -> (String, String) {
+pub(super) fn key(test: &TestReport) -> (String, String) {
     test_key(&test.spec, &test.title)
 }
 
 /// Compares `report` with `base`, the report of the base branch's latest completed run (or
-/// `None` when there is none), and keeps the result on `report`. A base failure counts as
-/// fixed when it passed here ([`Passes`]) and fails in no group here.
+/// `None` when there is none), and keeps the result on `report`; [`super::triage`] then gives
+/// each failure its verdict. A base failure counts as fixed when it passed here ([`Passes`])
+/// and fails in no group here.
 pub fn compare(report: &mut Report, base: Option<&Report>, branch: &str) {
-    let base = base.map(|base| {
-        let failing: HashSet<(String, String)> = base.failures.iter().map(key).collect();
-        let here: HashSet<(String, String)> = report.failures.iter().map(key).collect();
-        let mut seen = HashSet::new();
-        let fixed = base
-            .failures
-            .iter()
-            .filter(|t| !here.contains(&key(t)))
-            .filter(|t| report.passes.contains(t))
-            .filter(|t| seen.insert(key(t)))
-            .map(|t| FixedTest {
-                spec: t.spec.clone(),
-                title_path: t.title_path(),
-                test_url: t.test_url.clone(),
-            })
-            .collect();
-        BaseRun {
-            run_id: base.run_id.clone(),
-            run_url: base.run_url.clone(),
-            failing,
-            fixed,
-        }
+    let base = base.map(|base| BaseRun {
+        run_id: base.run_id.clone(),
+        run_url: base.run_url.clone(),
+        failing: base.failures.iter().map(key).collect(),
+        fixed: passing_now(report, base),
     });
     report.comparison = Some(Comparison {
         branch: branch.to_owned(),
         base,
     });
-    // New failures first, each group in its spec order (the sort is stable).
-    let novelty: Vec<bool> = report
+}
+
+/// The failures of `other` that pass in `report` ([`Passes`]) and fail in no group of it, each
+/// once, in `other`'s order.
+pub(super) fn passing_now(report: &Report, other: &Report) -> Vec<FixedTest> {
+    let here: HashSet<(String, String)> = report.failures.iter().map(key).collect();
+    let mut seen = HashSet::new();
+    other
         .failures
         .iter()
-        .map(|t| report.novelty(t) == Some(Novelty::AlsoOnBase))
-        .collect();
-    let mut ordered: Vec<(bool, TestReport)> =
-        novelty.into_iter().zip(report.failures.drain(..)).collect();
-    ordered.sort_by_key(|(also_on_base, _)| *also_on_base);
-    report.failures = ordered.into_iter().map(|(_, t)| t).collect();
+        .filter(|t| !here.contains(&key(t)))
+        .filter(|t| report.passes.contains(t))
+        .filter(|t| seen.insert(key(t)))
+        .map(|t| FixedTest {
+            spec: t.spec.clone(),
+            title_path: t.title_path(),
+            test_url: t.test_url.clone(),
+        })
+        .collect()
 }
 
 impl Report {
-    /// Whether `test` (one of this report's failures) is new; `None` without a comparison.
-    pub fn novelty(&self, test: &TestReport) -> Option<Novelty> {
-        let base = self.comparison.as_ref()?.base.as_ref()?;
-        Some(if base.failing.contains(&key(test)) {
-            Novelty::AlsoOnBase
-        } else {
-            Novelty::New
-        })
-    }
-
-    /// How many failures are new; `None` without a base run to compare with.
-    pub fn new_failures(&self) -> Option<usize> {
-        self.comparison.as_ref()?.base.as_ref()?;
+    /// How many failures have verdict `v`; `None` when nothing on the base branch could be
+    /// read to tell (no base run, no history, no Actions), so that every failure counts.
+    pub fn with_verdict(&self, v: super::Verdict) -> Option<usize> {
+        self.triage.as_ref()?;
         Some(
             self.failures
                 .iter()
-                .filter(|t| self.novelty(t) == Some(Novelty::New))
+                .filter(|t| t.verdict == Some(v))
                 .count(),
         )
+    }
+
+    /// How many failures are new ([`Report::with_verdict`]).
+    pub fn new_failures(&self) -> Option<usize> {
+        self.with_verdict(super::Verdict::New)
     }
 }

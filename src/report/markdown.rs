@@ -9,13 +9,17 @@ use std::fmt::Write as _;
 use super::text::{
     code_block, code_span, escape_markdown, link, truncate_bytes, truncate_markdown,
 };
-use super::{Conclusion, Novelty, Report, SpecProblem, TestReport};
+use super::verdicts::{self, Style};
+use super::{Conclusion, Report, SpecProblem, TestReport};
 use crate::github::MAX_CHECK_OUTPUT_BYTES;
 use crate::github::runtime::MAX_JOB_SUMMARY_BYTES;
 
 /// The most of one error shown in a summary: the message and its "Expected/Received" lines
 /// fit; a 50 KB stack does not crowd out the other failures (it stays in the annotation).
 const MAX_ERROR_BYTES: usize = 3_000;
+
+/// The most failures in the job summary's verdict table (the blocks below show each).
+const MAX_TABLE_ROWS: usize = 50;
 
 /// The flaky list takes at most this much of a summary, so failures keep the room.
 const MAX_FLAKY_BYTES: usize = 12_000;
@@ -32,7 +36,7 @@ pub struct CheckOutput {
 
 /// The check run's output.
 pub fn check_output(report: &Report) -> CheckOutput {
-    let (summary, shown) = render_body(report, MAX_CHECK_OUTPUT_BYTES);
+    let (summary, shown) = render_body(report, MAX_CHECK_OUTPUT_BYTES, false);
     let text =
         (shown < report.failures.len()).then(|| all_failures(report, MAX_CHECK_OUTPUT_BYTES));
     CheckOutput {
@@ -70,7 +74,7 @@ pub fn gone_output(run_id: &crate::currents::RunId) -> CheckOutput {
     }
 }
 
-/// The job summary: a heading, then the same body, within `room` bytes (a step summary takes
+/// The job summary: a heading, the verdicts' table, then the same body, within `room` bytes (a step summary takes
 /// at most [`MAX_JOB_SUMMARY_BYTES`]; earlier steps may have used some).
 pub fn job_summary(report: &Report, check_url: Option<&str>, room: usize) -> String {
     let mut heading = format!(
@@ -82,7 +86,7 @@ pub fn job_summary(report: &Report, check_url: Option<&str>, room: usize) -> Str
         let _ = writeln!(heading, "{}\n", link("View the check run", url));
     }
     let room = room.min(MAX_JOB_SUMMARY_BYTES);
-    let (body, _) = render_body(report, room.saturating_sub(heading.len()));
+    let (body, _) = render_body(report, room.saturating_sub(heading.len()), true);
     truncate_bytes(&(heading + &body), room).to_owned()
 }
 
@@ -131,9 +135,13 @@ pub(super) fn icon(conclusion: Conclusion) -> &'static str {
     }
 }
 
-/// The body within `limit` bytes, and how many failures it shows in full.
-fn render_body(report: &Report, limit: usize) -> (String, usize) {
-    let head = head(report);
+/// The body within `limit` bytes, and how many failures it shows in full; with `table`, the
+/// verdicts' table after the head.
+fn render_body(report: &Report, limit: usize, table: bool) -> (String, usize) {
+    let mut head = head(report);
+    if table {
+        head.push_str(&verdicts::table(report, MAX_TABLE_ROWS));
+    }
     let tail = tail(report);
     let mut out = head;
     let mut shown = 0;
@@ -143,7 +151,7 @@ fn render_body(report: &Report, limit: usize) -> (String, usize) {
         // Room for the note about left-out failures.
         let note_room = 200;
         for failure in &report.failures {
-            let block = failure_block(failure, novelty_label(report, failure));
+            let block = failure_block(failure, verdict_label(report, failure));
             if out.len() + block.len() + tail.len() + note_room > limit {
                 break;
             }
@@ -196,29 +204,9 @@ fn head(report: &Report) -> String {
         out.push_str(&facts.join(" · "));
         out.push_str("\n\n");
     }
-    if let Some(comparison) = &report.comparison {
-        let branch = code_span(&comparison.branch);
-        match &comparison.base {
-            Some(base) => {
-                let new = report.new_failures().unwrap_or(0);
-                let _ = write!(
-                    out,
-                    "Compared with {} of {branch}: **{new} new**, {} also failing on {branch}, {} fixed.\n\n",
-                    link(
-                        &format!("run {}", escape_markdown(base.run_id.as_str())),
-                        &base.run_url
-                    ),
-                    report.failures.len() - new,
-                    base.fixed.len()
-                );
-            }
-            None => {
-                let _ = write!(
-                    out,
-                    "No completed Currents run of {branch} to compare with.\n\n"
-                );
-            }
-        }
+    out.push_str(&comparison_line(report));
+    if let Some(note) = verdicts::not_looked_up(report) {
+        out.push_str(&note);
     }
     if report.failures.is_empty() && report.spec_problems.is_empty() && report.totals.failed == 0 {
         out.push_str("No test failed.\n\n");
@@ -226,23 +214,46 @@ fn head(report: &Report) -> String {
     out
 }
 
-/// `🆕 New` or `Also failing on main`, for a failure when there was a comparison.
-fn novelty_label(report: &Report, test: &TestReport) -> Option<String> {
-    let branch = code_span(&report.comparison.as_ref()?.branch);
-    Some(match report.novelty(test)? {
-        Novelty::New => format!("🆕 **New**: not failing on {branch}"),
-        Novelty::AlsoOnBase => format!("Also failing on {branch}"),
-    })
+/// How the run compares with the base branch: the counts by verdict and the fixed tests.
+pub(super) fn comparison_line(report: &Report) -> String {
+    let Some(comparison) = &report.comparison else {
+        return String::new();
+    };
+    let branch = code_span(&comparison.branch);
+    let counts = verdicts::counts(report).unwrap_or_default();
+    match &comparison.base {
+        Some(base) => format!(
+            "Compared with {} of {branch}: {counts}; {} fixed.\n\n",
+            link(
+                &format!("run {}", escape_markdown(base.run_id.as_str())),
+                &base.run_url
+            ),
+            base.fixed.len()
+        ),
+        None if report.triage.as_ref().is_some_and(|t| t.days.is_some()) => {
+            format!(
+                "No completed Currents run of {branch} to compare with; from its history: {counts}.\n\n"
+            )
+        }
+        None => format!("No completed Currents run of {branch} to compare with.\n\n"),
+    }
 }
 
-fn failure_block(test: &TestReport, novelty: Option<String>) -> String {
+/// `**🆕 New**: last passed on `main` …`, for a triaged failure.
+fn verdict_label(report: &Report, test: &TestReport) -> Option<String> {
+    let verdict = test.verdict?;
+    let history = verdicts::history(report, test, Style::Markdown).unwrap_or_default();
+    Some(format!("**{}**: {history}", verdicts::badge(verdict)))
+}
+
+fn failure_block(test: &TestReport, verdict: Option<String>) -> String {
     let mut out = format!(
         "#### {} › {}\n\n",
         escape_markdown(&test.spec),
         escape_markdown(&test.title_path())
     );
-    if let Some(novelty) = novelty {
-        out.push_str(&novelty);
+    if let Some(verdict) = verdict {
+        out.push_str(&verdict);
         out.push_str("\n\n");
     }
     if let Some(error) = &test.error {
@@ -284,10 +295,12 @@ pub(super) fn spec_problem_line(problem: &SpecProblem) -> String {
     )
 }
 
-/// Fixed tests, spec errors, flaky tests, the per-group table and the media note.
+/// Fixed tests, what passed on re-run, spec errors, flaky tests, the per-group table and the
+/// media note.
 fn tail(report: &Report) -> String {
     [
         fixed_section(report),
+        verdicts::rerun_section(report, MAX_FIXED_LISTED),
         spec_errors_section(report),
         flaky_section(report),
         groups_table(report),
@@ -352,8 +365,11 @@ fn flaky_section(report: &Report) -> String {
     let mut out = format!("### 🔁 Flaky tests ({})\n\n", report.flaky.len());
     let start = out.len();
     for (n, test) in report.flaky.iter().enumerate() {
+        let rate = verdicts::flaky_rate(report, test)
+            .map(|r| format!(" · {r}"))
+            .unwrap_or_default();
         let line = format!(
-            "- {} › {} · passed after attempt {} failed · {}\n",
+            "- {} › {} · passed after attempt {} failed{rate} · {}\n",
             escape_markdown(&test.spec),
             escape_markdown(&test.title_path()),
             test.attempt,
@@ -423,10 +439,10 @@ fn media_note(report: &Report) -> String {
 fn all_failures(report: &Report, limit: usize) -> String {
     let mut out = format!("### All failed tests ({})\n\n", report.failures.len());
     for (n, test) in report.failures.iter().enumerate() {
-        let mark = match report.novelty(test) {
-            Some(Novelty::New) => "🆕 ",
-            _ => "",
-        };
+        let mark = test
+            .verdict
+            .map(|v| format!("{} · ", verdicts::badge(v)))
+            .unwrap_or_default();
         let line = format!(
             "- {mark}{} › {} · {}\n",
             escape_markdown(&test.spec),

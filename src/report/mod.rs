@@ -11,7 +11,10 @@ mod comment;
 mod compare;
 mod markdown;
 mod publish;
+mod rules;
 pub mod text;
+mod triage;
+mod verdicts;
 
 use std::time::SystemTime;
 
@@ -20,11 +23,16 @@ pub use annotations::annotations;
 pub use attempt_media::test_media;
 pub use build::build;
 pub use comment::pr_comment;
-pub use compare::{BaseRun, Comparison, FixedTest, Novelty, Passes, compare};
+pub use compare::{BaseRun, Comparison, FixedTest, Passes, compare};
 pub use markdown::{
     CheckOutput, check_output, gone_output, in_progress_output, job_summary, pointer_summary,
 };
-pub use publish::{Base, FailOn, Fetched, Publication, Shape};
+pub use publish::{FailOn, Fetched, Publication, Shape};
+pub use rules::{Subject, quarantines};
+pub use triage::{
+    DEFAULT_HISTORY_DAYS, Evidence, Flakiness, FlakyThreshold, Rerun, RuleRef, Sighting, Streak,
+    TriageInput, TriageSettings, TriageSummary, Verdict, rerun, triage, verdicts_json,
+};
 
 use crate::currents::models::{CompletionState, RunStatus};
 use crate::currents::{ProjectId, RunId};
@@ -62,6 +70,10 @@ pub struct Report {
     pub comparison: Option<Comparison>,
     /// Media links go through a relay ([`relay_media`]) and do not expire.
     pub media_via_relay: bool,
+    /// How the failures were triaged, when they were ([`triage`]).
+    pub triage: Option<TriageSummary>,
+    /// On a re-run: the previous attempt's failures that pass now.
+    pub rerun: Option<Rerun>,
 }
 
 impl Report {
@@ -192,6 +204,13 @@ pub struct TestReport {
     pub media: Vec<MediaLink>,
     /// Where the error points in the spec file, when the code frame says so.
     pub line: Option<u32>,
+    /// The framework's id of the test (Playwright's `testId`).
+    pub test_id: String,
+    pub tags: Vec<String>,
+    /// A failure's verdict, once triaged ([`triage`]).
+    pub verdict: Option<Verdict>,
+    /// What the base branch says of the test: behind the verdict, and a flaky test's rate.
+    pub history: Evidence,
 }
 
 impl TestReport {

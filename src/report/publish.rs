@@ -1,39 +1,48 @@
-//! The one pipeline: a run, its failing instances and an optional base run become everything
+//! The one pipeline: a run and what was read beside it (its failing instances, the base
+//! branch's run and history, the project's Actions, the previous attempt) become everything
 //! that is published, the same way for the `report` step, App mode's check jobs and `run get`:
-//! the conclusion, the check run's output, the annotations (in GitHub's batches), the job
-//! summary, the pull request comment, the step's outputs, and whether the step fails.
+//! the verdicts, the conclusion, the check run's output, the annotations (in GitHub's
+//! batches), the job summary, the pull request comment, the step's outputs, and whether the
+//! step fails.
 
 use std::time::SystemTime;
 
 use super::{
-    Annotation, CheckOutput, MediaRef, Report, annotations, build, check_output, compare,
-    job_summary, pr_comment,
+    Annotation, CheckOutput, FlakyThreshold, MediaRef, Report, TriageInput, Verdict, annotations,
+    build, check_output, compare, job_summary, pr_comment, rerun, triage,
 };
-use crate::currents::{FailedInstances, Run};
+use crate::currents::{FailedInstances, Gathered, Run};
 use crate::github::{ANNOTATIONS_PER_REQUEST, CheckConclusion, marker};
 
 /// What a report is made from.
 #[derive(Debug)]
 pub struct Fetched {
     pub run: Run,
-    pub details: FailedInstances,
-    /// The base branch compared with, when a comparison was asked for.
-    pub base: Option<Base>,
+    /// What was read beside the run ([`crate::currents::gather`]).
+    pub gathered: Gathered,
     /// When the run was read (its signed media links expire 2 h later).
     pub fetched_at: SystemTime,
 }
 
-/// The base branch and its latest completed run, with that run's failing instances (`None`
-/// when the branch has no completed run).
-#[derive(Debug)]
-pub struct Base {
-    pub branch: String,
-    pub found: Option<(Run, FailedInstances)>,
+impl Fetched {
+    /// A run and its failing instances only (a `--from-dir` directory).
+    pub fn alone(run: Run, details: FailedInstances, fetched_at: SystemTime) -> Self {
+        Self {
+            run,
+            gathered: Gathered {
+                details,
+                ..Gathered::default()
+            },
+            fetched_at,
+        }
+    }
 }
 
-/// How the publication is shaped by where it goes.
+/// How the publication is made: where it goes, and the team's threshold.
 #[derive(Default)]
 pub struct Shape<'a> {
+    /// At or above this flakiness rate a failure is `flaky` (`--flaky-threshold`).
+    pub flaky_threshold: FlakyThreshold,
     /// Makes spec paths repository-relative in annotations (`--path-prefix`).
     pub path_prefix: &'a str,
     /// Lasting media links: a relay's URL for each piece of media.
@@ -59,26 +68,34 @@ pub struct Publication {
 }
 
 impl Publication {
-    /// Builds the report, compares it with the base run, points media at a relay, and renders
-    /// the check run's output and annotations.
+    /// Builds the report, compares it with the base run, triages its failures, notes what
+    /// passed on re-run, points media at a relay, and renders the check run's output and
+    /// annotations.
     pub fn new(fetched: &Fetched, shape: &Shape<'_>) -> Self {
-        let details = &fetched.details;
-        let mut report = build(
-            &fetched.run,
-            &details.instances,
-            &details.unavailable,
-            fetched.fetched_at,
-        );
-        if let Some(base) = &fetched.base {
-            let base_report = base.found.as_ref().map(|(run, details)| {
-                build(
-                    run,
-                    &details.instances,
-                    &details.unavailable,
-                    fetched.fetched_at,
-                )
-            });
-            compare(&mut report, base_report.as_ref(), &base.branch);
+        let gathered = &fetched.gathered;
+        let build_of = |run: &Run, details: &FailedInstances| {
+            build(
+                run,
+                &details.instances,
+                &details.unavailable,
+                fetched.fetched_at,
+            )
+        };
+        let mut report = build_of(&fetched.run, &gathered.details);
+        if let Some((branch, found)) = &gathered.base {
+            let base_report = found.as_ref().map(|(run, details)| build_of(run, details));
+            compare(&mut report, base_report.as_ref(), branch);
+        }
+        let input = TriageInput {
+            history: gathered.history.as_ref(),
+            rules: gathered.rules.as_deref(),
+            commit: fetched.run.meta.commit.as_ref(),
+            threshold: shape.flaky_threshold,
+            now: fetched.fetched_at,
+        };
+        triage(&mut report, &input);
+        if let Some((run, details)) = &gathered.previous {
+            rerun(&mut report, &build_of(run, details));
         }
         if let Some(url_of) = shape.media {
             super::relay_media(&mut report, url_of);
@@ -116,16 +133,26 @@ impl Publication {
     /// A one-line notice when a comparison was asked for but the base branch has no run.
     pub fn no_base_notice(&self) -> Option<String> {
         let comparison = self.report.comparison.as_ref()?;
+        let history = self
+            .report
+            .triage
+            .as_ref()
+            .is_some_and(|t| t.days.is_some());
         comparison.base.is_none().then(|| {
             format!(
-                "No completed Currents run of {} to compare with: failures are not marked new.",
-                comparison.branch
+                "No completed Currents run of {} to compare with: {}.",
+                comparison.branch,
+                if history {
+                    "verdicts come from its test history only"
+                } else {
+                    "failures are not marked new"
+                }
             )
         })
     }
 
-    /// Whether the step fails: `Any` when the run did not pass, `New` when a failure is new
-    /// (every failure without a base run).
+    /// Whether the step fails: `Any` when the run did not pass, `New` when a failure's verdict
+    /// is `new` (every failure when nothing on the base branch could be read).
     pub fn fails_step(&self, fail_on: FailOn) -> bool {
         let failed = self.report.failed();
         match fail_on {
@@ -160,13 +187,19 @@ impl Publication {
             ("check-run-url", check_url),
             ("comment-id", comment_id),
             ("comment-url", comment_url),
+            ("new-failures", count(report.new_failures())),
+            ("known-failures", count(report.with_verdict(Verdict::Known))),
+            ("flaky-failures", count(report.with_verdict(Verdict::Flaky))),
             (
-                "new-failures",
-                report
-                    .new_failures()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default(),
+                "quarantined-failures",
+                count(report.with_verdict(Verdict::Quarantined)),
             ),
+            ("verdicts", super::verdicts_json(report)),
         ]
     }
+}
+
+/// A count output: empty when there is nothing to count from.
+fn count(n: Option<usize>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_default()
 }

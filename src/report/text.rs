@@ -106,6 +106,22 @@ pub fn code_span(text: &str) -> String {
     format!("{fence}{pad}{text}{pad}{fence}")
 }
 
+/// Markdown as the content of a table cell: every pipe that is not already escaped gets a
+/// backslash (GitHub splits cells before it reads code spans, so a pipe inside one would end
+/// the cell too). The text is one line already.
+pub fn table_cell(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len() + 4);
+    let mut backslashes = 0;
+    for c in markdown.chars() {
+        if c == '|' && backslashes % 2 == 0 {
+            out.push('\\');
+        }
+        backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+        out.push(c);
+    }
+    out
+}
+
 /// A link target from untrusted input: parsed, `http` or `https` only, re-serialised (which
 /// percent-encodes spaces, quotes and angle brackets) with parentheses encoded too, so that no
 /// target can close its link early (a destination ends only at a space or an unbalanced `)`).
@@ -188,6 +204,14 @@ pub fn fences_balanced(markdown: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_cells_escape_only_bare_pipes() {
+        assert_eq!(table_cell("a | b"), r"a \| b");
+        assert_eq!(table_cell(r"a \| b"), r"a \| b");
+        assert_eq!(table_cell(r"a \\| b"), r"a \\\| b");
+        assert_eq!(table_cell("`x|y`"), r"`x\|y`");
+    }
 
     #[test]
     fn strips_ansi() {

@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use currents_bridge::currents::models::{
-    ApiError, CancelByGithubRequest, CancelResponse, CompletionState, Envelope, Instance, Project,
-    Run, RunStatus, RunWebhook, TestState,
+    Action, ApiError, CancelByGithubRequest, CancelResponse, CompletionState, Envelope,
+    ExplorerPage, Instance, Matcher, Project, ResultsPage, Run, RunStatus, RunWebhook,
+    SignatureAnswer, TestState,
 };
 use serde::de::DeserializeOwned;
 
@@ -59,7 +60,41 @@ fn every_fixture_parses_as_what_it_represents() {
             {
                 drop(data::<CancelResponse>(n))
             }
-            n if n.starts_with("error-") || n.contains("-422-") || n.contains("-404") => {
+            "tests-list-page.json" => assert_eq!(data::<ExplorerPage>(name).list.len(), 2),
+            "test-results-page.json" => assert!(bare::<ResultsPage>(name).has_more),
+            "signature-test-200.json" => assert_eq!(
+                data::<SignatureAnswer>(name).signature.as_str(),
+                "0f3b6c1e9a7d4e2b8c5a1d6f3e9b7c20"
+            ),
+            "signature-test-request.json" => {
+                let request = bare::<serde_json::Value>(name);
+                assert!(request["testTitle"].is_array() && request["specFilePath"].is_string());
+            }
+            "actions-list.json" => assert_eq!(data::<Vec<Action>>(name).len(), 2),
+            "action-create-201.json" | "action-disable-200.json" => {
+                assert!(!data::<Action>(name).name.is_empty())
+            }
+            "action-create-request.json" => {
+                let request = bare::<serde_json::Value>(name);
+                let matcher: Matcher = serde_json::from_value(request["matcher"].clone()).unwrap();
+                assert_eq!(matcher.cond.len(), 2);
+            }
+            // The matcher alone: a rule by spec and title path instead of the test id.
+            "action-create-request-by-title.json" => {
+                assert_eq!(bare::<Matcher>(name).cond[1].kind, "titlePath")
+            }
+            "action-delete-200.json" => {
+                assert_eq!(bare::<serde_json::Value>(name)["data"]["archived"], true)
+            }
+            // Shapes only an AI-written summary or no source describes: read as opaque JSON.
+            n if n == "errors-list-page.json" || n.ends_with("-unconfirmed.json") => {
+                assert_eq!(bare::<serde_json::Value>(n)["status"], "OK", "{n}")
+            }
+            n if n.starts_with("error-")
+                || n.contains("-422-")
+                || n.contains("-404")
+                || n.contains("-403-") =>
+            {
                 let error = bare::<ApiError>(n);
                 assert!(
                     error.error.is_some_and(|e| !e.is_empty()),

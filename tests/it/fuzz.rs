@@ -311,6 +311,10 @@ fn test_report() -> impl Strategy<Value = TestReport> {
                 source: None,
             }],
             line: (line > 0).then_some(line % 100_000),
+            test_id: "t".into(),
+            tags: Vec::new(),
+            verdict: None,
+            history: Default::default(),
         })
 }
 

@@ -26,3 +26,4 @@ mod render;
 mod report;
 mod run_command;
 mod store;
+mod triage;

@@ -13,7 +13,8 @@ use std::time::SystemTime;
 
 use comrak::nodes::{AstNode, NodeValue};
 use comrak::{Arena, Options, parse_document};
-use currents_bridge::currents::{Instance, InstanceId, Run};
+use currents_bridge::currents::models::{Action, TestResult};
+use currents_bridge::currents::{History, Instance, InstanceId, Run, TestHistory};
 use currents_bridge::report::{self, Report};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -126,7 +127,82 @@ fn report_of(text: &dyn Fn(&str) -> String, url: &str, branch: &str) -> Report {
     let mut base = report.clone();
     base.failures.truncate(1);
     report::compare(&mut report, Some(&base), branch);
+    // Triage with Currents' own strings poisoned too: the coupon test quarantined by a rule,
+    // the other failing on the branch since a date, the flaky test with its rate.
+    let history = history_of(&report, text, branch);
+    let rules = vec![rule(text)];
+    report::triage(
+        &mut report,
+        &report::TriageInput {
+            history: Some(&history),
+            rules: Some(&rules),
+            commit: run.meta.commit.as_ref(),
+            threshold: report::FlakyThreshold::default(),
+            now: SystemTime::UNIX_EPOCH,
+        },
+    );
+    // The previous attempt failed a test that passes here.
+    let mut previous = base.clone();
+    previous.run_id = currents_bridge::currents::RunId::new(text("b0b0b0b0"));
+    let passing = instances
+        .values()
+        .flat_map(|i| i.results.iter().flat_map(|r| &r.tests))
+        .find(|t| {
+            t.title
+                .last()
+                .is_some_and(|n| n.starts_with("shows the cart summary"))
+        })
+        .unwrap();
+    previous.failures[0].title = passing.title.clone();
+    report::rerun(&mut report, &previous);
     report
+}
+
+fn history_of(report: &Report, text: &dyn Fn(&str) -> String, branch: &str) -> History {
+    let result: TestResult = serde_json::from_value(serde_json::json!({
+        "createdAt": text("2026-08-20T14:02:14.010Z"), "status": "failed",
+        "commit": {"sha": text("8a7b6c5d4e"), "branch": branch}
+    }))
+    .unwrap();
+    let key = |t: &report::TestReport| (t.spec.clone(), t.title.clone());
+    let mut tests = HashMap::new();
+    tests.insert(
+        key(&report.failures[1]),
+        TestHistory {
+            metrics: None,
+            results: Some(vec![result]),
+        },
+    );
+    for flaky in &report.flaky {
+        let metrics = serde_json::from_value(
+            serde_json::json!({"executions": 41, "flaky": 5, "flakinessRate": 0.12}),
+        )
+        .unwrap();
+        tests.insert(
+            key(flaky),
+            TestHistory {
+                metrics: Some(metrics),
+                results: None,
+            },
+        );
+    }
+    History {
+        branch: branch.to_owned(),
+        days: 30,
+        tests,
+        not_looked_up: 3,
+        missing: Vec::new(),
+    }
+}
+
+fn rule(text: &dyn Fn(&str) -> String) -> Action {
+    serde_json::from_value(serde_json::json!({
+        "actionId": text("66b2f1c4e8a9d70012ab34cd"), "name": text("Quarantine coupons"),
+        "createdBy": text("jane@acme.example"), "expiresAfter": text("2999-09-03T15:00:00.000Z"),
+        "status": "active", "action": [{"op": "quarantine"}],
+        "matcher": {"op": "AND", "cond": [{"type": "titlePath", "op": "inc", "value": ["coupon"]}]}
+    }))
+    .unwrap()
 }
 
 /// What a Markdown document is made of, apart from its text.
@@ -242,6 +318,17 @@ fn assert_contained(hostile: &str, url: &str) {
     let benign = |s: &str| format!("{s}x");
     let bad = report_of(&poisoned, url, &format!("main{hostile}"));
     let good = report_of(&benign, "https://fs.currents.dev/o/a.png", "main");
+    // Currents' triage strings are rendered, so they are tested too.
+    let summary = report::job_summary(&good, None, usize::MAX);
+    for shown in [
+        "quarantined by rule",
+        "failing on",
+        "Passed on re-run",
+        "flaky on",
+        "not looked up",
+    ] {
+        assert!(summary.contains(shown), "{shown:?} in {summary}");
+    }
     for ((name, hostile_md), (_, benign_md)) in renderings(&bad).into_iter().zip(renderings(&good))
     {
         let (bad, good) = (shape(&hostile_md), shape(&benign_md));

@@ -119,7 +119,19 @@ fn compared_example() -> report::Report {
     fixed.test_url = "https://app.currents.dev/run/b0b0b0b0b0b0b0b0/test/fixed".into();
     base.failures = vec![also, fixed];
     report::compare(&mut report, Some(&base), "main");
+    report::triage(&mut report, &without_history());
     report
+}
+
+/// Triage from the base run alone (`--triage off`).
+fn without_history() -> report::TriageInput<'static> {
+    report::TriageInput {
+        history: None,
+        rules: None,
+        commit: None,
+        threshold: report::FlakyThreshold::default(),
+        now: std::time::SystemTime::UNIX_EPOCH,
+    }
 }
 
 #[test]
@@ -132,8 +144,8 @@ fn example_compared_with_the_base_branch() {
         "2 failed (1 new), 1 flaky, 9 passed, 1 skipped"
     );
     assert_eq!(
-        report.novelty(&report.failures[0]),
-        Some(report::Novelty::New),
+        report.failures[0].verdict,
+        Some(report::Verdict::New),
         "new failures come first"
     );
     let annotations = report::annotations(&report, "");
@@ -143,7 +155,7 @@ fn example_compared_with_the_base_branch() {
         annotations[0].title
     );
     assert!(
-        annotations[1].title.starts_with("Also on main: "),
+        annotations[1].title.starts_with("Known: "),
         "{}",
         annotations[1].title
     );

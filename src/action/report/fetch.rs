@@ -1,41 +1,35 @@
-//! What the report needs, from the API (waiting for the run, its failing instances and the
-//! base branch's run, the last two at once) or from a `--from-dir` directory.
+//! What the report needs, from the API (waiting for the run, then at once its failing
+//! instances with their history, the base branch's run, the Actions and the previous attempt:
+//! [`gather`]) or from a `--from-dir` directory.
 
 use std::time::{Duration, SystemTime};
 
 use super::{SharedProgress, Source, update};
 use crate::cli::{CompareWith, ReportConfig};
 use crate::currents::{
-    CurrentsClient, FailedInstances, ProjectId, Run, RunTarget, SourceError, WaitError, WaitEvent,
-    WaitTiming, base_run, fetch_failed_instances, wait_for_completion,
+    CurrentsClient, FailedInstances, MAX_HISTORY_LOOKUPS, ProjectId, Run, RunTarget, SourceError,
+    WaitError, WaitEvent, WaitTiming, Wanted, fetch_failed_instances, gather, wait_for_completion,
 };
 use crate::exit::InputError;
 use crate::github::event::Event;
 use crate::github::runtime;
 use crate::http;
-use crate::log_safe::Chain;
-use crate::report::{Base, Fetched};
+use crate::report::Fetched;
 
-/// The run, its failing instances and, when asked for, the base branch's.
+/// The run and what the report reads beside it.
 pub(super) async fn fetch(
     config: &ReportConfig,
     source: &Source<'_>,
     event: &Event,
     progress: &SharedProgress,
 ) -> anyhow::Result<Fetched> {
-    let concurrency = config.fetch_concurrency;
     match source {
         Source::Dir(dir) => {
             let run = dir.run().map_err(input_error)?;
-            let details = fetch_failed_instances(dir, &run, concurrency)
+            let details = fetch_failed_instances(dir, &run, config.fetch_concurrency)
                 .await
                 .map_err(input_error)?;
-            Ok(Fetched {
-                run,
-                details,
-                base: None,
-                fetched_at: SystemTime::now(),
-            })
+            Ok(Fetched::alone(run, details, SystemTime::now()))
         }
         Source::Api {
             client,
@@ -44,72 +38,59 @@ pub(super) async fn fetch(
             ..
         } => {
             let run = wait_logged(client, target, *timing, progress).await?;
-            // The base branch's run is fetched while this run's instances are.
-            let (details, base) = tokio::join!(
-                fetch_failed_instances(client, &run, concurrency),
-                compare_with(config, client, target, &run, event),
-            );
-            let details = details.map_err(input_error)?;
-            warn_unavailable(&details);
+            let (wanted, base_branch) = wanted(config, target, &run, event);
+            let base_branch = std::future::ready(base_branch);
+            let gathered = gather(client, &run, &wanted, base_branch, SystemTime::now())
+                .await
+                .map_err(input_error)?;
+            warn_unavailable(&gathered.details);
+            for missing in &gathered.missing {
+                println!("{}", runtime::warning(missing));
+            }
             Ok(Fetched {
                 run,
-                details,
-                base,
+                gathered,
                 fetched_at: SystemTime::now(),
             })
         }
     }
 }
 
-/// The branch to compare with and its latest completed run, when a comparison is asked for
-/// (`--compare-branch`, or a pull request's base by default). A failed lookup is a warning:
-/// the report goes on without the comparison.
-async fn compare_with(
+/// What to read beside the run, in the run's project: triage as configured, and on a re-run
+/// the previous attempt; and the branch to compare with (`--compare-branch`, or a pull
+/// request's base by default).
+fn wanted(
     config: &ReportConfig,
-    client: &CurrentsClient,
     target: &RunTarget,
     run: &Run,
     event: &Event,
-) -> Option<Base> {
-    let branch = match &config.compare {
-        CompareWith::Off => return None,
-        CompareWith::Branch(branch) => branch.clone(),
-        CompareWith::PullRequestBase => event.pull_request_base()?,
+) -> (Wanted, Option<String>) {
+    let base_branch = match &config.compare {
+        CompareWith::Off => None,
+        CompareWith::Branch(branch) => Some(branch.clone()),
+        CompareWith::PullRequestBase => event.pull_request_base(),
     };
-    let project: ProjectId = match (&run.project_id, target) {
-        (Some(project), _) => project.clone(),
-        (None, RunTarget::CiBuild { project_id, .. }) => project_id.clone(),
+    let project: Option<ProjectId> = match (&run.project_id, target) {
+        (Some(project), _) => Some(project.clone()),
+        (None, RunTarget::CiBuild { project_id, .. }) => Some(project_id.clone()),
         (None, RunTarget::Id(_)) => {
             println!(
                 "{}",
                 runtime::notice(
-                    "Currents did not say which project the run is in: no comparison with the base branch."
+                    "Currents did not say which project the run is in: no comparison with the base branch, no triage."
                 )
-            );
-            return None;
-        }
-    };
-    match base_run(
-        client,
-        &project,
-        &branch,
-        &run.run_id,
-        config.fetch_concurrency,
-    )
-    .await
-    {
-        Ok(found) => Some(Base { branch, found }),
-        Err(e) => {
-            println!(
-                "{}",
-                runtime::warning(&format!(
-                    "Cannot read the latest run of {branch} to compare with ({}); the report goes on without the comparison.",
-                    Chain(&e)
-                ))
             );
             None
         }
-    }
+    };
+    let wanted = Wanted {
+        concurrency: config.fetch_concurrency,
+        project,
+        triage_days: config.triage.history_days,
+        max_lookups: MAX_HISTORY_LOOKUPS,
+        previous: config.previous_ci_build_id.clone(),
+    };
+    (wanted, base_branch)
 }
 
 /// A `--from-dir` file that is there but wrong is exit 2, naming it; an API failure keeps its

@@ -103,6 +103,7 @@ async fn run(
         .as_ref()
         .map(|(relay, signer)| move |media: &MediaRef| signer.url(relay, media));
     let shape = Shape {
+        flaky_threshold: config.triage.flaky_threshold,
         path_prefix: &config.path_prefix,
         media: relay
             .as_ref()

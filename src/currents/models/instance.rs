@@ -64,6 +64,9 @@ pub struct Test {
     #[serde(deserialize_with = "null_default")]
     pub attempts: Vec<Attempt>,
     pub is_flaky: Option<bool>,
+    /// Playwright's tags (`@coupons`) and Currents' (`project:chromium`).
+    #[serde(deserialize_with = "null_default")]
+    pub tags: Vec<String>,
 }
 
 impl Test {

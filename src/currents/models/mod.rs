@@ -1,6 +1,6 @@
 //! Models of the Currents API responses, one file per resource: runs (`run.rs`), instances and
-//! their tests (`instance.rs`), and the rest (cancels, projects, webhooks, `misc.rs`); the
-//! shared lenient pieces here.
+//! their tests (`instance.rs`), test history (`history.rs`), Actions (`rules.rs`), and the rest
+//! (cancels, projects, webhooks, `misc.rs`); the shared lenient pieces here.
 //!
 //! Sources disagree on casing and field names (reference `currents-api.md` §4), and the API
 //! adds fields over time, so every model is lenient: unknown fields are ignored, everything but
@@ -15,12 +15,16 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
+mod history;
 mod instance;
 mod misc;
+mod rules;
 mod run;
 
+pub use history::*;
 pub use instance::*;
 pub use misc::*;
+pub use rules::*;
 pub use run::*;
 
 crate::ids::id_type!(

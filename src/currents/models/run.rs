@@ -63,6 +63,7 @@ pub struct Commit {
     pub sha: Option<String>,
     pub branch: Option<String>,
     pub author_name: Option<String>,
+    pub author_email: Option<String>,
     pub message: Option<String>,
     pub remote_origin: Option<String>,
 }
@@ -153,6 +154,16 @@ pub struct Spec {
 }
 
 impl Run {
+    /// Whether Playwright recorded it: Currents Actions (quarantine, skip) apply to Playwright
+    /// runs only.
+    pub fn is_playwright(&self) -> bool {
+        self.meta
+            .framework
+            .as_ref()
+            .and_then(|f| f.kind.as_deref())
+            .is_some_and(|k| k.eq_ignore_ascii_case("pw") || k.eq_ignore_ascii_case("playwright"))
+    }
+
     /// Whether Currents still receives results for the run. An unknown completion state falls
     /// back to the status: running or failing (or unknown) means not done yet.
     pub fn is_in_progress(&self) -> bool {

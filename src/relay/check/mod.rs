@@ -56,6 +56,8 @@ pub struct CheckSettings {
     pub server: GithubServer,
     /// Instances fetched at once (`--fetch-concurrency`, as the `report` step's).
     pub fetch_concurrency: usize,
+    /// Triage, as the `report` step's.
+    pub triage: crate::report::TriageSettings,
     /// Runs refused already, so that each is warned about once.
     pub(crate) warned: Arc<WarnedRuns>,
 }

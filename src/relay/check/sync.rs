@@ -6,7 +6,8 @@ use std::time::SystemTime;
 
 use super::lease::RecordLease;
 use super::{CheckContext, Placement, SyncError, Synced};
-use crate::currents::{Run, base_run, fetch_failed_instances};
+use crate::ci_build_id::{CiBuildId, parse_github_ci_build_id, previous_attempt};
+use crate::currents::{MAX_HISTORY_LOOKUPS, Run, Wanted, gather};
 use crate::github::app::AppError;
 use crate::github::{
     ANNOTATIONS_PER_REQUEST, CheckConclusion, CheckRunId, CheckRunOutput, CheckRunUpdate,
@@ -15,7 +16,7 @@ use crate::github::{
 };
 use crate::log_safe::Chain;
 use crate::report;
-use crate::report::{Base, Fetched, MediaRef, Publication, Shape};
+use crate::report::{Fetched, MediaRef, Publication, Shape};
 use crate::store::{CheckPayload, Claimed, JobOutcome};
 
 /// The check run a job brings up to date, and the client that may write it.
@@ -89,23 +90,16 @@ async fn complete(
     run: &Run,
     lease: &mut RecordLease<'_>,
 ) -> Result<(), SyncError> {
-    let (details, pull_and_base) = tokio::join!(
-        fetch_failed_instances(ctx.currents, run, ctx.settings.fetch_concurrency),
-        pull_and_base(ctx, target, placement, run),
-    );
-    let (pull, base) = pull_and_base?;
-    let fetched = Fetched {
-        run: run.clone(),
-        details: details?,
-        base,
-        fetched_at: SystemTime::now(),
-    };
+    let (pull, fetched) = fetch(ctx, target, placement, run).await;
+    let fetched = fetched?;
+    let pull = pull?;
     let relay = ctx
         .settings
         .media
         .as_ref()
         .map(|(signer, public_url)| move |media: &MediaRef| signer.url(public_url, media));
     let shape = Shape {
+        flaky_threshold: ctx.settings.triage.flaky_threshold,
         path_prefix: "",
         media: relay
             .as_ref()
@@ -147,47 +141,76 @@ async fn complete(
     Ok(())
 }
 
-/// The commit's open pull request, and the latest completed run of its base branch to compare
-/// with (as the `report` step compares a pull request's run). Failures are logged, and the
-/// check goes on without the comparison or the comment; only a refused token (401) is the
-/// attempt's error, so that it is replaced and the attempt tried again.
-async fn pull_and_base(
+/// The commit's open pull request, and what the report reads beside the run, at once: its
+/// instances are fetched while GitHub is asked for the pull request, whose base branch the
+/// comparison and the history then use (as the `report` step compares a pull request's run).
+async fn fetch(
     ctx: &CheckContext<'_>,
     target: &Target<'_>,
     placement: &Placement,
     run: &Run,
-) -> Result<(Option<PullRequest>, Option<Base>), SyncError> {
-    let pull = match target
+) -> (
+    Result<Option<PullRequest>, SyncError>,
+    Result<Fetched, SyncError>,
+) {
+    let (found, branch) = tokio::sync::oneshot::channel();
+    let pull = async {
+        let pull = pull_of(target, placement).await;
+        let base = pull.as_ref().ok().cloned().flatten().and_then(|p| p.base);
+        let _ = found.send(base);
+        pull
+    };
+    let wanted = Wanted {
+        concurrency: ctx.settings.fetch_concurrency,
+        project: Some(placement.project.clone()),
+        triage_days: ctx.settings.triage.history_days,
+        max_lookups: MAX_HISTORY_LOOKUPS,
+        previous: previous_of(run, &placement.repo),
+    };
+    let branch = async { branch.await.ok().flatten() };
+    let (pull, gathered) = tokio::join!(
+        pull,
+        gather(ctx.currents, run, &wanted, branch, SystemTime::now())
+    );
+    let fetched = gathered.map_err(SyncError::from).map(|gathered| {
+        for missing in &gathered.missing {
+            tracing::warn!(run = %run.run_id, "{}", crate::log_safe::LogSafe(missing));
+        }
+        Fetched {
+            run: run.clone(),
+            gathered,
+            fetched_at: SystemTime::now(),
+        }
+    });
+    (pull, fetched)
+}
+
+/// The commit's open pull request. A failure is logged and the check goes on without the
+/// comparison or the comment; only a refused token (401) is the attempt's error, so that it is
+/// replaced and the attempt tried again.
+async fn pull_of(
+    target: &Target<'_>,
+    placement: &Placement,
+) -> Result<Option<PullRequest>, SyncError> {
+    match target
         .github
         .pulls_of_commit(target.repo, &placement.head_sha)
         .await
     {
-        Ok(pulls) => pulls.into_iter().next(),
-        Err(error) if error.status() == Some(401) => return Err(error.into()),
+        Ok(pulls) => Ok(pulls.into_iter().next()),
+        Err(error) if error.status() == Some(401) => Err(error.into()),
         Err(error) => {
             tracing::warn!(error = %Chain(&error), "cannot find the commit's pull request; no comparison and no comment");
-            None
-        }
-    };
-    let Some(branch) = pull.as_ref().and_then(|p| p.base.clone()) else {
-        return Ok((pull, None));
-    };
-    let concurrency = ctx.settings.fetch_concurrency;
-    match base_run(
-        ctx.currents,
-        &placement.project,
-        &branch,
-        &run.run_id,
-        concurrency,
-    )
-    .await
-    {
-        Ok(found) => Ok((pull, Some(Base { branch, found }))),
-        Err(error) => {
-            tracing::warn!(error = %Chain(&error), "cannot read the base branch's latest run; no comparison");
-            Ok((pull, None))
+            Ok(None)
         }
     }
+}
+
+/// The previous attempt's ciBuildId, when the run's follows the template and is a re-run.
+fn previous_of(run: &Run, repo: &Repository) -> Option<CiBuildId> {
+    let ci_build_id = run.meta.ci_build_id.clone().and_then(CiBuildId::new)?;
+    let (run_id, attempt) = parse_github_ci_build_id(&ci_build_id, &repo.to_string())?;
+    previous_attempt(&repo.to_string(), run_id, attempt)
 }
 
 /// Sends, in batches, the annotations GitHub does not hold yet. Annotations append, so each

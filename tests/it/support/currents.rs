@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::currents_history::{self, HistoryState};
 use super::fake::{Recorded, Reply, Script, record, serve};
 use super::http;
 
@@ -30,7 +31,12 @@ pub fn fixture(name: &str) -> Value {
 
 #[derive(Default)]
 pub struct CurrentsState {
+    /// `GET /runs/find`, whatever the ciBuildId (unless `finds` has it).
     pub find: Script,
+    /// `GET /runs/find` by ciBuildId.
+    pub finds: HashMap<String, Script>,
+    /// Test history and Actions.
+    pub history: HistoryState,
     pub runs: HashMap<String, Script>,
     pub instances: HashMap<String, Script>,
     pub cancel: Script,
@@ -89,7 +95,16 @@ async fn currents_handler(
         s.requests.push(recorded.clone());
         let path = recorded.path.trim_start_matches("/v1");
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let ci_build_id = url::form_urlencoded::parse(recorded.query.as_bytes())
+            .find(|(k, _)| k == "ciBuildId")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let history = currents_history::answer(&s.history, &recorded, &segments);
         let reply = match (recorded.method.as_str(), segments.as_slice()) {
+            _ if history.is_some() => history,
+            ("GET", ["runs", "find"]) if s.finds.contains_key(&ci_build_id) => {
+                s.finds.get_mut(&ci_build_id).and_then(Script::next)
+            }
             ("GET", ["runs", "find"]) => s.find.next(),
             ("PUT", ["runs", "cancel-ci", "github"]) | ("PUT", ["runs", _, "cancel"]) => {
                 s.cancel.next()

@@ -7,6 +7,7 @@ use std::time::Duration;
 pub mod action;
 pub mod app_mode;
 pub mod currents;
+pub mod currents_history;
 pub mod fake;
 pub mod github;
 pub mod process;
@@ -15,6 +16,7 @@ pub mod signing;
 pub mod waits;
 
 pub use currents::*;
+pub use currents_history::*;
 pub use fake::{Recorded, Reply, Script};
 pub use github::*;
 pub use process::*;
