@@ -57,7 +57,7 @@ pub async fn fetch_failed_instances<S: RunSource>(
 /// [`fetch_failed_instances`], and with `lookup` the history of the failed and flaky tests on
 /// its branch: the Explorer once for the failing specs, and, as each instance arrives, one
 /// results page for each of its failed tests (the first [`HistoryLookup::max_lookups`] by
-/// rank), `concurrency` at a time. What cannot be read is said in [`History::missing`].
+/// rank), `2 × concurrency` at a time. What cannot be read is said in [`History::missing`].
 pub async fn fetch_with_history<S, P>(
     source: &S,
     run: &Run,
@@ -99,8 +99,10 @@ where
     };
     tokio::pin!(explorer);
     let mut looking = Looking::new(max_lookups);
-    // Lookups in flight at once; after a refusal (401/403) the rest ask nothing.
-    let limit = tokio::sync::Semaphore::new(concurrency.max(1));
+    // Lookups in flight at once: twice the instance fetches, so that the tests queued while
+    // the Explorer answers are caught up while the instances still arrive (each round of
+    // instances brings a round of lookups). After a refusal (401/403) the rest ask nothing.
+    let limit = tokio::sync::Semaphore::new(2 * concurrency.max(1));
     let refused = AtomicBool::new(false);
     let mut explorer_done = false;
     let mut lookups = FuturesUnordered::new();

@@ -83,8 +83,8 @@ pub async fn gather(
     };
     let (details, base, rules, previous) = tokio::join!(
         fetch_with_history(client, run, wanted.concurrency, Some(lookup)),
-        base_of(client, run, wanted, base_branch),
-        rules_of(client, run, wanted),
+        base_of(client, run, wanted, base_branch.clone()),
+        rules_of(client, run, wanted, base_branch),
         previous_of(client, run, wanted),
     );
     let (details, history) = details?;
@@ -130,15 +130,17 @@ async fn base_of(
     }
 }
 
+/// The project's active Actions, for a Playwright run triaged against a base branch.
 async fn rules_of(
     client: &CurrentsClient,
     run: &Run,
     wanted: &Wanted,
+    branch: impl Future<Output = Option<String>>,
 ) -> Result<Option<Vec<Action>>, String> {
     let (Some(project), Some(_)) = (&wanted.project, wanted.triage_days) else {
         return Ok(None);
     };
-    if !run.is_playwright() {
+    if !run.is_playwright() || branch.await.is_none() {
         return Ok(None);
     }
     match client.active_actions(project).await {
