@@ -62,6 +62,9 @@ pub struct AppArgs {
     pub check: CheckArgs,
     #[command(flatten)]
     pub triage: TriageArgs,
+    /// How long a quarantine made with a check's `Quarantine flaky` button lasts (1h to 90d) [default: 7d]
+    #[arg(long, env = "RELAY_QUARANTINE_FOR", value_name = "DURATION")]
+    pub quarantine_for: Option<String>,
 }
 
 impl AppArgs {
@@ -126,8 +129,22 @@ impl AppArgs {
             check_name: self.check.check_name(),
             comment: self.check.comment()?,
             triage: self.triage.settings()?,
+            quarantine_for: quarantine_for(self.quarantine_for.clone())?,
         }))
     }
+}
+
+/// How long a quarantine from a button lasts by default.
+pub const DEFAULT_QUARANTINE_FOR: Duration = Duration::from_secs(7 * 86_400);
+
+/// `--quarantine-for`: from an hour to 90 days.
+fn quarantine_for(raw: Option<String>) -> Result<Duration, ConfigError> {
+    let name = "--quarantine-for (RELAY_QUARANTINE_FOR)";
+    let duration = parse_duration(name, raw, DEFAULT_QUARANTINE_FOR)?;
+    if !(Duration::from_secs(3600)..=Duration::from_secs(90 * 86_400)).contains(&duration) {
+        return Err(bad(format!("{name} must be from 1h to 90d")));
+    }
+    Ok(duration)
 }
 
 /// The App's PEM key: the text or a file, one of the two.

@@ -122,6 +122,20 @@ impl CurrentsClient {
         self.get_json("GET /actions", url).await
     }
 
+    /// `GET /actions?projectId=&search=`: the project's rules whose name contains `search`,
+    /// whatever their status.
+    pub async fn actions_named(
+        &self,
+        project: &ProjectId,
+        search: &str,
+    ) -> Result<Vec<Action>, CurrentsError> {
+        let mut url = self.url(&["actions"]);
+        url.query_pairs_mut()
+            .append_pair("projectId", project.as_str())
+            .append_pair("search", search);
+        self.get_json("GET /actions", url).await
+    }
+
     /// `POST /actions?projectId=`: a new rule. Not retried: a repeat would make a second rule
     /// (callers make it idempotent through their own record).
     pub async fn create_action(

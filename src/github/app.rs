@@ -106,6 +106,23 @@ impl HookDelivery {
 struct CachedToken {
     token: SecretString,
     renew_at: SystemTime,
+    /// What the installation granted the App (`actions` → `write`), as the token says.
+    permissions: HashMap<String, String>,
+}
+
+/// An installation of the App, with what it granted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Installation {
+    pub id: InstallationId,
+    #[serde(default)]
+    pub account: Option<InstallationAccount>,
+    #[serde(default)]
+    pub permissions: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationAccount {
+    pub login: String,
 }
 
 #[derive(Debug, Default)]
@@ -238,6 +255,8 @@ impl GithubApp {
         struct AccessToken {
             token: String,
             expires_at: String,
+            #[serde(default)]
+            permissions: HashMap<String, String>,
         }
         let app = self.as_app()?;
         let id = installation.get().to_string();
@@ -263,9 +282,44 @@ impl GithubApp {
                 renew_at: expires
                     .checked_sub(TOKEN_RENEW_BEFORE)
                     .unwrap_or_else(SystemTime::now),
+                permissions: issued.permissions,
             },
         );
         Ok(self.client.with_token(token))
+    }
+
+    /// Whether the installation on `repo` granted the App `permission` to write (`actions`,
+    /// `checks`), as its token says.
+    pub async fn may_write(&self, repo: &Repository, permission: &str) -> Result<bool, AppError> {
+        let installation = self.installation(repo).await?;
+        let granted = |app: &Self| {
+            app.lock()
+                .tokens
+                .get(&installation)
+                .map(|t| t.permissions.get(permission).cloned())
+        };
+        // The last token's word, even one due for renewal: a token is minted only when none
+        // was yet.
+        let level = match granted(self) {
+            Some(level) => level,
+            None => {
+                self.client_for(repo).await?;
+                granted(self).flatten()
+            }
+        };
+        Ok(level.is_some_and(|level| level == "write" || level == "admin"))
+    }
+
+    /// `GET /app/installations`: every installation of the App, with what it granted (the
+    /// first 100).
+    pub async fn installations(&self) -> Result<Vec<Installation>, AppError> {
+        let app = self.as_app()?;
+        let mut url = app.url(&["app", "installations"]);
+        url.query_pairs_mut().append_pair("per_page", "100");
+        let (found, _) = app
+            .get("GET /app/installations", url, Permission::None)
+            .await?;
+        Ok(found)
     }
 
     /// The login the App's comments carry, `{slug}[bot]` (`GET /app`, read once).

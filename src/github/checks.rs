@@ -82,6 +82,21 @@ pub struct CheckRunOutput<'a> {
     pub annotations: &'a [Annotation],
 }
 
+/// The most buttons a check run shows, and the longest label, description and identifier.
+pub const MAX_CHECK_BUTTONS: usize = 3;
+pub const MAX_BUTTON_LABEL_CHARS: usize = 20;
+pub const MAX_BUTTON_DESCRIPTION_CHARS: usize = 40;
+pub const MAX_BUTTON_IDENTIFIER_CHARS: usize = 20;
+
+/// A button on a check run (GitHub's `actions`): a click sends `check_run` with
+/// `requested_action` to the App that made the check run, and to no one else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckButton {
+    pub label: &'static str,
+    pub description: &'static str,
+    pub identifier: &'static str,
+}
+
 /// `POST /repos/{owner}/{repo}/check-runs`: in progress, or completed with a conclusion.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewCheckRun<'a> {
@@ -97,6 +112,11 @@ pub struct NewCheckRun<'a> {
     pub output: CheckRunOutput<'a>,
 }
 
+/// Buttons as GitHub takes them: at most [`MAX_CHECK_BUTTONS`].
+pub fn buttons(buttons: &[CheckButton]) -> &[CheckButton] {
+    &buttons[..buttons.len().min(MAX_CHECK_BUTTONS)]
+}
+
 /// `PATCH /repos/{owner}/{repo}/check-runs/{id}`: what is `None` is left as it is.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRunUpdate<'a> {
@@ -106,6 +126,9 @@ pub struct CheckRunUpdate<'a> {
     pub status: Option<CheckStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<CheckRunOutput<'a>>,
+    /// The buttons, replacing those it had; `None` leaves them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<&'a [CheckButton]>,
 }
 
 /// The fields of GitHub's answer that we use.
@@ -116,17 +139,34 @@ pub struct CheckRun {
     pub html_url: Option<String>,
     #[serde(default)]
     pub external_id: Option<String>,
+    #[serde(default)]
+    pub head_sha: Option<String>,
+    /// The App that made it.
+    #[serde(default)]
+    pub app: Option<CheckRunApp>,
     /// Present on `GET` of one check run.
     #[serde(default)]
     pub output: Option<CheckRunOutputCounts>,
 }
 
-/// What GitHub counts of a check run's output.
+/// The App of a check run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRunApp {
+    pub id: u64,
+}
+
+/// What GitHub holds of a check run's output.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CheckRunOutputCounts {
     /// Annotations the check run holds: every batch GitHub accepted.
     #[serde(default)]
     pub annotations_count: u64,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
 }
 
 impl GithubClient {
@@ -164,6 +204,7 @@ impl GithubClient {
                     annotations: batch,
                     ..check.output.clone()
                 }),
+                actions: None,
             };
             self.update(repo, created.id, &update).await?;
         }
@@ -188,6 +229,7 @@ impl GithubClient {
                 annotations,
                 ..output.clone()
             }),
+            actions: None,
         };
         let written = self.update(repo, id, &update(first)).await?;
         for batch in batches {
@@ -213,6 +255,7 @@ impl GithubClient {
                     annotations,
                     ..output.clone()
                 }),
+                actions: None,
             };
             self.update(repo, id, &update).await?;
         }
@@ -230,6 +273,7 @@ impl GithubClient {
             conclusion: Some(conclusion),
             status: Some(CheckStatus::Completed),
             output: None,
+            actions: None,
         };
         self.update(repo, id, &update).await
     }

@@ -60,6 +60,8 @@ pub enum Permission {
     Checks,
     /// Pull request comments: `pull-requests: write`.
     PullRequests,
+    /// Re-running a workflow's jobs: `actions: write`.
+    Actions,
     /// Nothing a token's permissions decide (the App's own endpoints, `GET /user`, an
     /// installation lookup): a 403 or 404 is an answer like any other.
     None,
@@ -74,6 +76,9 @@ impl Permission {
             }
             Self::PullRequests => {
                 "the token cannot comment on the pull request: add `permissions: pull-requests: write` to the job, or set comment: off (a GitHub App needs Pull requests: write)"
+            }
+            Self::Actions => {
+                "the App cannot re-run workflow jobs: grant it Actions: write (then accept the new permission on each installation)"
             }
             Self::None => "",
         }
@@ -119,7 +124,8 @@ impl GithubError {
         let detail = error_detail(body);
         let status = status.as_u16();
         match (status, needs) {
-            (403 | 404, Permission::Checks | Permission::PullRequests) => Self::NoPermission {
+            (403 | 404, Permission::Checks | Permission::PullRequests)
+            | (403, Permission::Actions) => Self::NoPermission {
                 call,
                 status,
                 detail,

@@ -314,6 +314,30 @@ pub async fn sticky_comment(
     Ok(Some(kept))
 }
 
+/// Rewrites our comment on pull request `number` (the oldest marked `marker` by `author`) to
+/// `amend(body)`. `None` when there is none, or it would not change.
+pub async fn amend_sticky(
+    github: &GithubClient,
+    repo: &Repository,
+    number: u64,
+    marker: &str,
+    author: &str,
+    amend: impl FnOnce(&str) -> String,
+) -> Result<Option<IssueComment>, GithubError> {
+    let existing = github.issue_comments(repo, number).await?;
+    let Some(ours) = ours(&existing, marker, author).into_iter().next() else {
+        return Ok(None);
+    };
+    let body = ours.body.as_deref().unwrap_or_default();
+    let amended = amend(body);
+    if amended == body {
+        return Ok(None);
+    }
+    Ok(Some(
+        github.update_issue_comment(repo, ours.id, &amended).await?,
+    ))
+}
+
 /// Deletes every marked comment but the oldest (`found` is ours, sorted oldest first).
 async fn delete_extras(
     github: &GithubClient,

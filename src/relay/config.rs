@@ -63,6 +63,8 @@ pub struct AppModeConfig {
     pub comment: crate::github::CommentMode,
     /// `--triage`, `--history-days`, `--flaky-threshold`, as the `report` step's.
     pub triage: crate::report::TriageSettings,
+    /// `--quarantine-for`: how long a quarantine from a check's button lasts.
+    pub quarantine_for: Duration,
 }
 
 /// App mode's checks: `POST /webhooks/currents` and where each project may report.

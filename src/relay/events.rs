@@ -1,19 +1,23 @@
 //! The GitHub events the relay acts on, parsed from only the fields it needs.
 //!
 //! `workflow_job` and `workflow_run` with `action: completed` and `conclusion: cancelled` ask
-//! for a cancel of `(repository, run id, run attempt)`; everything else is acknowledged and
-//! recorded, nothing more.
+//! for a cancel of `(repository, run id, run attempt)`; `check_run` with `action:
+//! requested_action` is a click on a button of a check (App mode); everything else is
+//! acknowledged and recorded, nothing more.
 
 use serde::Deserialize;
 
 use crate::ci_build_id::{GithubRunId, RunAttempt};
-use crate::store::NewJob;
+use crate::github::CheckRunId;
+use crate::store::{Button, ClickPayload, NewJob};
 
 /// What a delivery asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// Cancel the Currents run of this workflow run attempt.
     Cancel { action: String, job: NewJob },
+    /// A click on a button of a check run made by the App `app_id`.
+    Click { app_id: u64, job: NewJob },
     /// Nothing to do (ping, other events, other actions or conclusions).
     Ignore { action: Option<String> },
 }
@@ -67,6 +71,68 @@ struct WorkflowRun {
     run_attempt: i64,
     #[serde(default)]
     conclusion: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CheckRunEvent {
+    action: String,
+    #[serde(default)]
+    requested_action: Option<RequestedAction>,
+    check_run: CheckRun,
+    repository: Repository,
+    sender: Sender,
+}
+
+#[derive(Deserialize)]
+struct RequestedAction {
+    identifier: String,
+}
+
+#[derive(Deserialize)]
+struct CheckRun {
+    id: u64,
+    #[serde(default)]
+    app: Option<CheckRunApp>,
+}
+
+#[derive(Deserialize)]
+struct CheckRunApp {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Sender {
+    login: String,
+}
+
+/// A click: the button must be one of ours; the rest the job checks with GitHub.
+fn click(event: CheckRunEvent) -> Parsed {
+    let button = event
+        .requested_action
+        .as_ref()
+        .and_then(|a| Button::parse(&a.identifier));
+    let (Some(button), Some(app), "requested_action") =
+        (button, event.check_run.app, event.action.as_str())
+    else {
+        return Parsed::Ignore {
+            action: Some(event.action),
+        };
+    };
+    let login_ok = !event.sender.login.is_empty() && event.sender.login.len() <= 100;
+    if !login_ok || event.check_run.id == 0 {
+        return Parsed::Ignore {
+            action: Some(event.action),
+        };
+    }
+    let payload = ClickPayload {
+        check_run_id: CheckRunId::new(event.check_run.id),
+        button,
+        sender: event.sender.login,
+    };
+    Parsed::Click {
+        app_id: app.id,
+        job: NewJob::click(event.repository.full_name, payload),
+    }
 }
 
 fn first_attempt() -> i64 {
@@ -144,6 +210,10 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                 e.workflow_run.id,
                 e.workflow_run.run_attempt,
             )
+        }
+        "check_run" => {
+            let e: CheckRunEvent = serde_json::from_slice(payload).map_err(fail)?;
+            Ok(click(e))
         }
         _ => {
             let e: Envelope = serde_json::from_slice(payload).map_err(fail)?;

@@ -33,6 +33,7 @@ pub struct Metrics {
     deliveries: Family<Outcome, Counter>,
     cancels: Family<Outcome, Counter>,
     checks: Family<Outcome, Counter>,
+    clicks: Family<Outcome, Counter>,
     redeliveries: Family<Outcome, Counter>,
     media: Family<Outcome, Counter>,
     reconciled: Family<Outcome, Counter>,
@@ -52,6 +53,7 @@ impl Default for Metrics {
         let deliveries = Family::<Outcome, Counter>::default();
         let cancels = Family::<Outcome, Counter>::default();
         let checks = Family::<Outcome, Counter>::default();
+        let clicks = Family::<Outcome, Counter>::default();
         let redeliveries = Family::<Outcome, Counter>::default();
         let media = Family::<Outcome, Counter>::default();
         let reconciled = Family::<Outcome, Counter>::default();
@@ -65,7 +67,7 @@ impl Default for Metrics {
         let oldest_pending = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "webhook_deliveries",
-            "Webhook deliveries by outcome: queued, requeued, finished, duplicate, ignored, unauthorized, bad_request, too_large, too_slow, unsupported_media_type, overloaded, timeout, store_error; Currents' (App mode) as currents_queued, currents_duplicate, currents_ignored, currents_not_allowed, currents_unauthorized, currents_stale, currents_bad_request, currents_too_large, currents_too_slow, currents_overloaded, currents_disabled",
+            "Webhook deliveries by outcome: queued, requeued, finished, duplicate, ignored, click_queued, click_finished, unauthorized, bad_request, too_large, too_slow, unsupported_media_type, overloaded, timeout, store_error; Currents' (App mode) as currents_queued, currents_duplicate, currents_ignored, currents_not_allowed, currents_unauthorized, currents_stale, currents_bad_request, currents_too_large, currents_too_slow, currents_overloaded, currents_disabled",
             deliveries.clone(),
         );
         registry.register(
@@ -77,6 +79,11 @@ impl Default for Metrics {
             "checks",
             "Check job attempts (App mode) by outcome: check-in-progress, check-completed, not-installed, not-allowed, other-host, not-found, retry, gave-up, rejected",
             checks.clone(),
+        );
+        registry.register(
+            "clicks",
+            "Button clicks on App mode's checks by outcome: click-done, click-refused, click-failed, not-ours, not-installed, retry, gave-up, rejected",
+            clicks.clone(),
         );
         registry.register(
             "redeliveries",
@@ -138,6 +145,7 @@ impl Default for Metrics {
             deliveries,
             cancels,
             checks,
+            clicks,
             redeliveries,
             media,
             reconciled,
@@ -175,6 +183,14 @@ impl Metrics {
 
     pub fn check(&self, outcome: &str) {
         self.checks
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn click(&self, outcome: &str) {
+        self.clicks
             .get_or_create(&Outcome {
                 outcome: outcome.to_owned(),
             })

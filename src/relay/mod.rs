@@ -76,6 +76,8 @@ pub struct AppState {
     admin_failures: Arc<admin::FailureLimiter>,
     /// `POST /webhooks/currents` (App mode with `--currents-webhook-secret`); 404 when `None`.
     pub app: Option<CurrentsHook>,
+    /// The App's id in App mode: clicks on its checks' buttons are queued, others ignored.
+    pub app_id: Option<u64>,
     /// `GET /media/{token}` (with `--media-secret`); 404 when `None`.
     pub media: Option<Arc<MediaRoute>>,
 }
@@ -112,7 +114,17 @@ impl AppState {
             figures: Arc::default(),
             admin_failures: Arc::default(),
             app: None,
+            app_id: None,
             media: None,
+        }
+    }
+
+    /// In App mode, as App `app_id`.
+    #[must_use]
+    pub fn with_app_id(self, app_id: u64) -> Self {
+        Self {
+            app_id: Some(app_id),
+            ..self
         }
     }
 

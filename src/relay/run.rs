@@ -133,6 +133,8 @@ fn start_app_mode(
         .checks
         .as_ref()
         .map_or_else(ProjectRepos::none, |c| c.projects.clone());
+    *state = state.clone().with_app_id(app.app_id().get());
+    tokio::spawn(say_missing_permissions(app.clone()));
     if let Some(checks) = &app_config.checks {
         *state = state.clone().with_currents_hook(CurrentsHook {
             currents_secrets: checks.secrets.clone(),
@@ -184,9 +186,45 @@ fn start_app_mode(
             server: app_config.server,
             fetch_concurrency: config.fetch_concurrency,
             triage: app_config.triage,
+            quarantine_for: app_config.quarantine_for,
             warned: Arc::new(WarnedRuns::default()),
         },
     })
+}
+
+/// One log line per installation that lacks a permission a feature needs: the feature is not
+/// offered there (`Re-run failed` needs Actions: write; checks need Checks: write; the comment
+/// needs Pull requests: write).
+async fn say_missing_permissions(app: GithubApp) {
+    let installations = match app.installations().await {
+        Ok(installations) => installations,
+        Err(e) => {
+            tracing::warn!(error = %crate::log_safe::Chain(&e), "cannot list the App's installations to check their permissions");
+            return;
+        }
+    };
+    let needs = [
+        ("checks", "no check run can be written there"),
+        ("pull_requests", "no pull request comment is posted there"),
+        ("actions", "the Re-run failed button is not offered there"),
+    ];
+    for installation in installations {
+        let account = installation
+            .account
+            .as_ref()
+            .map_or("an account", |a| a.login.as_str());
+        for (permission, effect) in needs {
+            let level = installation.permissions.get(permission).map(String::as_str);
+            if !matches!(level, Some("write" | "admin")) {
+                tracing::warn!(
+                    installation = installation.id.get(),
+                    account = %crate::log_safe::LogSafe(account),
+                    permission,
+                    "the App's installation lacks {permission}: write, so {effect}"
+                );
+            }
+        }
+    }
 }
 
 /// Serves the routes (the admin routes on their own listener when one is given) until

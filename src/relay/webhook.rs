@@ -26,6 +26,10 @@ enum DeliveryOutcome {
     Queued,
     /// Its run's job was dead; this delivery requeued it.
     Requeued,
+    /// A click on one of the App's checks was queued (or is already).
+    ClickQueued,
+    /// The same person's click of that button was handled already.
+    ClickFinished,
     /// Its run's job had already finished.
     Finished,
     Duplicate,
@@ -43,6 +47,8 @@ impl Delivered for DeliveryOutcome {
         match self {
             Self::Queued => "queued",
             Self::Requeued => "requeued",
+            Self::ClickQueued => "click_queued",
+            Self::ClickFinished => "click_finished",
             Self::Finished => "finished",
             Self::Duplicate => "duplicate",
             Self::Ping | Self::Ignored => "ignored",
@@ -58,6 +64,8 @@ impl Delivered for DeliveryOutcome {
         match self {
             Self::Queued => (StatusCode::ACCEPTED, "cancel queued"),
             Self::Requeued => (StatusCode::ACCEPTED, "cancel requeued"),
+            Self::ClickQueued => (StatusCode::ACCEPTED, "click queued"),
+            Self::ClickFinished => (StatusCode::OK, "click already handled"),
             Self::Finished => (StatusCode::ACCEPTED, "cancel already done"),
             Self::Duplicate => (StatusCode::OK, "duplicate delivery"),
             Self::Ping => (StatusCode::OK, "pong"),
@@ -200,6 +208,11 @@ async fn accept(state: &AppState, headers: &Delivery<'_>, body: &[u8]) -> Delive
     };
     let (action, job) = match &parsed {
         Parsed::Cancel { action, job } => (Some(action.as_str()), Some(job)),
+        // A click on a check of this App; another App's is none of ours.
+        Parsed::Click { app_id, job } if state.app_id == Some(*app_id) => {
+            (Some("requested_action"), Some(job))
+        }
+        Parsed::Click { .. } => (Some("requested_action"), None),
         Parsed::Ignore { action } => (action.as_deref(), None),
     };
     // GitHub's signature covers the body, not the headers: the same signed bytes under a new
@@ -237,18 +250,27 @@ fn outcome_of(
             created,
             requeued,
         }) => {
-            if let Some(NewJob {
-                repository,
-                spec:
-                    JobSpec::Cancel {
-                        run_id,
-                        run_attempt,
-                    },
-            }) = job
-            {
-                tracing::info!(job = id.get(), created, requeued, repository = %LogSafe(repository), run_id = run_id.get(), run_attempt = run_attempt.get(), "cancel queued");
-            }
             state.wake.notify_one();
+            match job {
+                Some(NewJob {
+                    repository,
+                    spec:
+                        JobSpec::Cancel {
+                            run_id,
+                            run_attempt,
+                        },
+                }) => {
+                    tracing::info!(job = id.get(), created, requeued, repository = %LogSafe(repository), run_id = run_id.get(), run_attempt = run_attempt.get(), "cancel queued");
+                }
+                Some(NewJob {
+                    repository,
+                    spec: JobSpec::Click(click),
+                }) => {
+                    tracing::info!(job = id.get(), created, repository = %LogSafe(repository), check_run = click.check_run_id.get(), button = click.button.identifier(), sender = %LogSafe(&click.sender), "click queued");
+                    return DeliveryOutcome::ClickQueued;
+                }
+                _ => {}
+            }
             if requeued {
                 DeliveryOutcome::Requeued
             } else {
@@ -256,6 +278,14 @@ fn outcome_of(
             }
         }
         Ok(Recorded::Finished { id }) => {
+            if let Some(NewJob {
+                spec: JobSpec::Click(_),
+                ..
+            }) = job
+            {
+                tracing::info!(job = id.get(), "this click was handled already");
+                return DeliveryOutcome::ClickFinished;
+            }
             tracing::info!(job = id.get(), "the run's cancel job already finished");
             DeliveryOutcome::Finished
         }

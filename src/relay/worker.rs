@@ -24,7 +24,7 @@ use crate::ci_build_id::{GithubRunId, RunAttempt, github_ci_build_id};
 use crate::currents::{CancelTarget, CurrentsClient, GithubRunCancel, ProjectId};
 use crate::github::app::GithubApp;
 use crate::log_safe::LogSafe;
-use crate::store::{CheckPayload, Claimed, JobKind, JobOutcome, JobSpec, Store};
+use crate::store::{CheckPayload, Claimed, ClickPayload, JobKind, JobOutcome, JobSpec, Store};
 
 /// Jobs one worker runs at once: cancels are small, and Currents should not see bursts.
 pub const CONCURRENCY: usize = 4;
@@ -196,6 +196,7 @@ impl Worker {
                     run_attempt,
                 } => self.cancel(&claimed, *run_id, *run_attempt).await,
                 JobSpec::Check(payload) => self.check(&claimed, payload).await,
+                JobSpec::Click(click) => self.click(&claimed, click).await,
                 JobSpec::Unreadable { reason } => {
                     self.finish(&claimed, JobOutcome::Unreadable, Some(reason))
                         .await;
@@ -239,42 +240,66 @@ impl Worker {
         }
     }
 
-    /// A check job: see [`super::checks`].
+    /// A check job: see [`super::check`].
     async fn check(&self, claimed: &Claimed, payload: &CheckPayload) {
-        let inner = &self.inner;
+        let span = self.app_span("check", claimed);
+        self.with_check_context(claimed, |ctx| async move {
+            super::check::process(&ctx, claimed, payload).await
+        })
+        .instrument(span)
+        .await;
+    }
+
+    /// A click on a check's button: see [`super::check`].
+    async fn click(&self, claimed: &Claimed, click: &ClickPayload) {
+        let span = self.app_span("click", claimed);
+        self.with_check_context(claimed, |ctx| async move {
+            super::check::process_click(&ctx, claimed, click).await
+        })
+        .instrument(span)
+        .await;
+    }
+
+    fn app_span(&self, name: &'static str, claimed: &Claimed) -> tracing::Span {
         let job = &claimed.job;
-        let span = tracing::info_span!(
-            "check",
+        tracing::info_span!(
+            "job",
+            kind = name,
             job = job.id.get(),
             repository = %LogSafe(&job.repository),
             key = %LogSafe(&job.dedupe_key),
             attempt = job.attempts,
-        );
-        async {
-            inner.heartbeat.beat();
-            let (Some(work), Some(currents)) = (&inner.app, &inner.client) else {
-                self.finish(
-                    claimed,
-                    JobOutcome::Rejected,
-                    Some("check jobs need App mode and a Currents API key"),
-                )
-                .await;
-                return;
-            };
-            let ctx = CheckContext {
-                store: &inner.store,
-                app: &work.app,
-                currents,
-                settings: &work.settings,
-                owner: &inner.config.owner,
-                lease: inner.config.lease,
-                schedule: &inner.config.schedule,
-            };
-            let decision = super::check::process(&ctx, claimed, payload).await;
-            self.apply(claimed, decision).await;
-        }
-        .instrument(span)
-        .await;
+        )
+    }
+
+    /// Runs an App mode job with its context, and applies its decision.
+    async fn with_check_context<'a, F, Fut>(&'a self, claimed: &Claimed, run: F)
+    where
+        F: FnOnce(CheckContext<'a>) -> Fut,
+        Fut: std::future::Future<Output = Decision>,
+    {
+        let inner = &self.inner;
+        inner.heartbeat.beat();
+        let (Some(work), Some(currents)) = (&inner.app, &inner.client) else {
+            self.finish(
+                claimed,
+                JobOutcome::Rejected,
+                Some("App mode jobs need App mode and a Currents API key"),
+            )
+            .await;
+            return;
+        };
+        let ctx = CheckContext {
+            store: &inner.store,
+            app: &work.app,
+            currents,
+            settings: &work.settings,
+            owner: &inner.config.owner,
+            lease: inner.config.lease,
+            schedule: &inner.config.schedule,
+        };
+        let decision = run(ctx).await;
+        self.apply(claimed, decision).await;
     }
 
     async fn cancel(&self, claimed: &Claimed, run_id: GithubRunId, attempt: RunAttempt) {
@@ -352,6 +377,7 @@ impl Worker {
         match kind {
             JobKind::Cancel => self.inner.metrics.cancel(outcome),
             JobKind::Check => self.inner.metrics.check(outcome),
+            JobKind::Click => self.inner.metrics.click(outcome),
         }
     }
 

@@ -12,6 +12,7 @@ mod compare;
 mod markdown;
 mod publish;
 mod rules;
+mod taken;
 pub mod text;
 mod triage;
 mod verdicts;
@@ -29,6 +30,7 @@ pub use markdown::{
 };
 pub use publish::{FailOn, Fetched, Publication, Shape};
 pub use rules::{Subject, quarantines};
+pub use taken::{Taken, TakenWhat, taken_block, with_taken};
 pub use triage::{
     DEFAULT_HISTORY_DAYS, Evidence, Flakiness, FlakyThreshold, Rerun, RuleRef, Sighting, Streak,
     TriageInput, TriageSettings, TriageSummary, Verdict, rerun, triage, verdicts_json,

@@ -45,6 +45,8 @@ pub struct Shape<'a> {
     pub flaky_threshold: FlakyThreshold,
     /// Makes spec paths repository-relative in annotations (`--path-prefix`).
     pub path_prefix: &'a str,
+    /// On a re-run, the previous attempt's check run (App mode knows it).
+    pub previous_check: Option<&'a str>,
     /// Lasting media links: a relay's URL for each piece of media.
     pub media: Option<&'a (dyn Fn(&MediaRef) -> String + Sync)>,
 }
@@ -95,7 +97,7 @@ impl Publication {
         };
         triage(&mut report, &input);
         if let Some((run, details)) = &gathered.previous {
-            rerun(&mut report, &build_of(run, details));
+            rerun(&mut report, &build_of(run, details), shape.previous_check);
         }
         if let Some(url_of) = shape.media {
             super::relay_media(&mut report, url_of);

@@ -166,6 +166,8 @@ pub struct Rerun {
     pub run_id: RunId,
     pub run_url: String,
     pub passed_now: Vec<FixedTest>,
+    /// The previous attempt's check run, when known (App mode keeps its record).
+    pub previous_check: Option<String>,
 }
 
 /// Gives each failure of `report` its verdict and evidence, and each flaky test its base-branch
@@ -313,11 +315,12 @@ fn rule_ref(rule: &Action) -> RuleRef {
 }
 
 /// Notes on `report` the failures of `previous` (the attempt before this one) that pass now.
-pub fn rerun(report: &mut Report, previous: &Report) {
+pub fn rerun(report: &mut Report, previous: &Report, previous_check: Option<&str>) {
     report.rerun = Some(Rerun {
         run_id: previous.run_id.clone(),
         run_url: previous.run_url.clone(),
         passed_now: passing_now(report, previous),
+        previous_check: previous_check.map(str::to_owned),
     });
 }
 

@@ -181,7 +181,7 @@ pub(super) fn table(report: &Report, max: usize) -> String {
             "| {verdict} | {} | {} | {} |",
             table_cell(&title),
             table_cell(&history),
-            link("Currents", &test.test_url)
+            table_cell(&link("Currents", &test.test_url))
         );
     }
     if report.failures.len() > max {
@@ -221,19 +221,31 @@ pub(super) fn not_looked_up(report: &Report) -> Option<String> {
 
 /// The previous attempt's failures that pass now: "passed on re-run: likely flaky".
 pub(super) fn rerun_section(report: &Report, max: usize) -> String {
-    let Some(rerun) = report.rerun.as_ref().filter(|r| !r.passed_now.is_empty()) else {
+    let Some(rerun) = report.rerun.as_ref() else {
         return String::new();
     };
+    let check = rerun
+        .previous_check
+        .as_deref()
+        .map(|url| format!(" · {}", link("its check", url)))
+        .unwrap_or_default();
+    let previous = link(
+        &format!(
+            "the previous attempt (run {})",
+            escape_markdown(rerun.run_id.as_str())
+        ),
+        &rerun.run_url,
+    );
+    if rerun.passed_now.is_empty() {
+        return if check.is_empty() {
+            String::new()
+        } else {
+            format!("🔁 A re-run of {previous}{check}.\n\n")
+        };
+    }
     let mut out = format!(
-        "### 🔁 Passed on re-run ({}): likely flaky\n\nFailed in {}, passed in this attempt.\n\n",
+        "### 🔁 Passed on re-run ({}): likely flaky\n\nFailed in {previous}{check}, passed in this attempt.\n\n",
         rerun.passed_now.len(),
-        link(
-            &format!(
-                "the previous attempt (run {})",
-                escape_markdown(rerun.run_id.as_str())
-            ),
-            &rerun.run_url
-        )
     );
     for test in rerun.passed_now.iter().take(max) {
         let _ = writeln!(

@@ -112,6 +112,17 @@ impl Store {
         })
     }
 
+    /// The GitHub check run of Currents run `run`'s record, once it has one.
+    pub async fn check_run_of(&self, run: &RunId) -> Result<Option<u64>, StoreError> {
+        with_pool!(self, pool => {
+            let id: Option<Option<i64>> = sqlx::query_scalar(sql(&self.queries.check_run_of))
+                .bind(run.as_str())
+                .fetch_optional(pool)
+                .await?;
+            Ok(id.flatten().and_then(|id| u64::try_from(id).ok()))
+        })
+    }
+
     /// The runs whose check is still open and that no job looked at for `idle` (at most
     /// `limit`, the longest idle first).
     pub async fn open_checks(&self, idle: Duration, limit: i64) -> Result<Vec<RunId>, StoreError> {

@@ -77,6 +77,8 @@ pub enum JobSpec {
     },
     /// Bring a Currents run's check run up to date (Currents' webhooks, App mode).
     Check(CheckPayload),
+    /// A click on a button of one of the App's checks (GitHub's `requested_action`).
+    Click(ClickPayload),
     /// A row this version cannot read (edited by hand, or from a newer version): the worker
     /// ends it as `unreadable`.
     Unreadable { reason: String },
@@ -87,8 +89,19 @@ impl JobSpec {
         match self {
             Self::Cancel { .. } | Self::Unreadable { .. } => JobKind::Cancel,
             Self::Check(_) => JobKind::Check,
+            Self::Click(_) => JobKind::Click,
         }
     }
+}
+
+/// A click, as the webhook named it: which button of which check run, and who clicked. The
+/// job takes the rest from GitHub and the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickPayload {
+    pub check_run_id: crate::github::CheckRunId,
+    pub button: super::Button,
+    /// `sender.login`.
+    pub sender: String,
 }
 
 /// A job, as stored.
@@ -219,6 +232,12 @@ fn spec_of(kind: JobKind, payload: Option<&str>, run_id: i64, run_attempt: i64) 
                 reason: "the check job's payload is unreadable".into(),
             },
         },
+        JobKind::Click => match payload.map(serde_json::from_str::<ClickPayload>) {
+            Some(Ok(payload)) => JobSpec::Click(payload),
+            _ => JobSpec::Unreadable {
+                reason: "the click job's payload is unreadable".into(),
+            },
+        },
     }
 }
 
@@ -239,6 +258,14 @@ impl NewJob {
                 run_id,
                 run_attempt: attempt,
             },
+        }
+    }
+
+    /// A click job for `repository` (the delivery's; the job checks it against the store).
+    pub fn click(repository: impl Into<String>, payload: ClickPayload) -> Self {
+        Self {
+            repository: repository.into(),
+            spec: JobSpec::Click(payload),
         }
     }
 
@@ -272,6 +299,13 @@ impl NewJob {
                 check.event.as_str(),
                 check.group_id.as_deref().unwrap_or_default()
             ),
+            // One job per button, check and person: a double click is one job.
+            JobSpec::Click(click) => format!(
+                "click#{}#{}#{}",
+                click.check_run_id,
+                click.button.identifier(),
+                click.sender.to_ascii_lowercase()
+            ),
             JobSpec::Unreadable { .. } => String::new(),
         }
     }
@@ -288,6 +322,7 @@ impl NewJob {
                 i64::from(run_attempt.get()),
             ),
             JobSpec::Check(check) => (serde_json::to_string(check).ok(), 0, 0),
+            JobSpec::Click(click) => (serde_json::to_string(click).ok(), 0, 0),
             JobSpec::Unreadable { .. } => (None, 0, 0),
         }
     }

@@ -23,7 +23,7 @@ use sqlx::AssertSqlSafe;
 pub(crate) use queries::Queries;
 use queries::sql;
 
-pub use job::{CheckEvent, CheckPayload, Claimed, Job, JobSpec, NewJob};
+pub use job::{CheckEvent, CheckPayload, Claimed, ClickPayload, Job, JobSpec, NewJob};
 pub use model::{
     CheckRecord, DeliveryId, HookId, JobId, JobKind, JobOutcome, JobState, MAX_ID_BYTES,
     NewDelivery, Pruned, QueueStats, Recorded, Requeue,
@@ -57,6 +57,9 @@ pub enum StoreError {
     Batch(#[source] Arc<sqlx::Error>),
     #[error("the database is closed")]
     Closed,
+    /// A row this query just wrote or found is gone (deleted by hand, or pruned meanwhile).
+    #[error("a row vanished while it was being used")]
+    Vanished,
 }
 
 impl StoreError {
@@ -222,9 +225,11 @@ macro_rules! with_pool {
 
 // After the macros above, so that they are in scope there.
 mod checks;
+mod clicks;
 mod jobs;
 mod sweeps;
 
+pub use clicks::{Button, Click, ClickClaim, ClickState, ClickedCheck, Offers, QuarantineTest};
 pub use jobs::PRUNE_BATCH;
 
 impl Store {

@@ -122,6 +122,8 @@ pub enum JobKind {
     Cancel,
     /// Bring a Currents run's check run up to date (Currents' webhooks, App mode).
     Check,
+    /// Act on a click of a button of one of the App's checks.
+    Click,
 }
 
 impl JobKind {
@@ -129,6 +131,7 @@ impl JobKind {
         match self {
             Self::Cancel => "cancel",
             Self::Check => "check",
+            Self::Click => "click",
         }
     }
 }
@@ -140,6 +143,7 @@ impl FromStr for JobKind {
         match s {
             "cancel" => Ok(Self::Cancel),
             "check" => Ok(Self::Check),
+            "click" => Ok(Self::Click),
             other => Err(format!("unknown job kind {other:?}")),
         }
     }
@@ -175,6 +179,14 @@ pub enum JobOutcome {
     OtherHost,
     /// The job's row cannot be read by this version (a payload edited by hand).
     Unreadable,
+    /// A button did what it says (or another click of it already had).
+    ClickDone,
+    /// The one who clicked may not (too little access on the repository).
+    ClickRefused,
+    /// GitHub or Currents refused what the button asked.
+    ClickFailed,
+    /// A click on a check this relay did not make: nothing was done.
+    NotOurs,
 }
 
 impl JobOutcome {
@@ -192,11 +204,15 @@ impl JobOutcome {
             Self::NotAllowed => "not-allowed",
             Self::OtherHost => "other-host",
             Self::Unreadable => "unreadable",
+            Self::ClickDone => "click-done",
+            Self::ClickRefused => "click-refused",
+            Self::ClickFailed => "click-failed",
+            Self::NotOurs => "not-ours",
         }
     }
 
     /// Every outcome, for reading labels back.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 16] = [
         Self::Cancelled,
         Self::AlreadyCancelled,
         Self::NotFound,
@@ -209,6 +225,10 @@ impl JobOutcome {
         Self::NotAllowed,
         Self::OtherHost,
         Self::Unreadable,
+        Self::ClickDone,
+        Self::ClickRefused,
+        Self::ClickFailed,
+        Self::NotOurs,
     ];
 
     /// The outcome of a label; `None` for text this version never wrote.
@@ -226,7 +246,11 @@ impl JobOutcome {
             | Self::CheckCompleted
             | Self::NotInstalled
             | Self::NotAllowed
-            | Self::OtherHost => JobState::Done,
+            | Self::OtherHost
+            | Self::ClickDone
+            | Self::ClickRefused
+            | Self::ClickFailed
+            | Self::NotOurs => JobState::Done,
             Self::DryRun => JobState::Dry,
             Self::GaveUp | Self::Rejected | Self::Unreadable => JobState::Dead,
         }

@@ -43,12 +43,22 @@ pub(crate) struct Queries {
     pub(super) check_save: Arc<str>,
     pub(super) check_unlock: Arc<str>,
     pub(super) check_exists: Arc<str>,
+    pub(super) check_run_of: Arc<str>,
     pub(super) checks_open: Arc<str>,
     pub(super) sweep_insert: Arc<str>,
     pub(super) sweep_lock: Arc<str>,
     pub(super) sweep_done: Arc<str>,
     pub(super) has_delivery: Arc<str>,
     pub(super) ask_redelivery: Arc<str>,
+    pub(super) offers_save: Arc<str>,
+    pub(super) check_of_click: Arc<str>,
+    pub(super) click_claim: Arc<str>,
+    pub(super) click_held: Arc<str>,
+    pub(super) click_end: Arc<str>,
+    pub(super) click_refuse: Arc<str>,
+    pub(super) clicks: Arc<str>,
+    pub(super) flag_actions_refused: Arc<str>,
+    pub(super) actions_refused: Arc<str>,
 }
 
 impl Queries {
@@ -58,6 +68,7 @@ impl Queries {
                 .replace("{lock}", claim_lock)
                 .replace("{cols}", JOB_COLUMNS)
                 .replace("{check}", CHECK_COLUMNS)
+                .replace("{click}", super::clicks::click_columns())
                 .into()
         };
         Self {
@@ -158,6 +169,7 @@ impl Queries {
                  WHERE currents_run_id = $1 AND lease_owner = $2 AND fence = $3",
             ),
             check_exists: q("SELECT COUNT(*) FROM check_runs WHERE currents_run_id = $1"),
+            check_run_of: q("SELECT check_run_id FROM check_runs WHERE currents_run_id = $1"),
             checks_open: q("SELECT currents_run_id FROM check_runs \
                  WHERE completed_at IS NULL AND updated_at < {now} - $1 ORDER BY updated_at LIMIT $2"),
             sweep_insert: q("INSERT INTO sweeps (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"),
@@ -174,6 +186,34 @@ impl Queries {
             ask_redelivery: q(
                 "INSERT INTO redelivery_requests (guid, asked_at) VALUES ($1, {now}) \
                  ON CONFLICT (guid) DO NOTHING RETURNING guid",
+            ),
+            offers_save: q(
+                "UPDATE check_runs SET offers = $2, updated_at = {now} WHERE currents_run_id = $1",
+            ),
+            check_of_click: q(
+                "SELECT currents_run_id, repository, head_sha, offers FROM check_runs WHERE check_run_id = $1",
+            ),
+            click_claim: q(
+                "INSERT INTO check_clicks (check_run_id, button, sender, job_id, state, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'acting', {now}, {now}) ON CONFLICT DO NOTHING",
+            ),
+            click_held: q("SELECT {click} FROM check_clicks \
+                 WHERE check_run_id = $1 AND button = $2 AND state IN ('acting', 'done')"),
+            click_end: q(
+                "UPDATE check_clicks SET state = $2, detail = $3, updated_at = {now} WHERE id = $1",
+            ),
+            click_refuse: q(
+                "INSERT INTO check_clicks (check_run_id, button, sender, job_id, state, detail, created_at, updated_at) \
+                 SELECT $1, $2, $3, $4, 'refused', $5, {now}, {now} WHERE NOT EXISTS \
+                 (SELECT 1 FROM check_clicks WHERE job_id = $4 AND button = $2 AND state = 'refused')",
+            ),
+            clicks: q("SELECT {click} FROM check_clicks WHERE check_run_id = $1 ORDER BY id"),
+            flag_actions_refused: q(
+                "INSERT INTO project_flags (project_id, actions_refused_at) VALUES ($1, {now}) \
+                 ON CONFLICT (project_id) DO UPDATE SET actions_refused_at = excluded.actions_refused_at",
+            ),
+            actions_refused: q(
+                "SELECT COUNT(*) FROM project_flags WHERE project_id = $1 AND actions_refused_at IS NOT NULL",
             ),
         }
     }

@@ -615,7 +615,7 @@ fn the_app_manifest_asks_for_what_app_mode_uses() {
     let manifest: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(
         manifest["default_permissions"],
-        json!({"checks": "write", "pull_requests": "write", "actions": "read", "metadata": "read"})
+        json!({"checks": "write", "pull_requests": "write", "actions": "write", "metadata": "read"})
     );
     assert!(
         manifest["hook_attributes"]["url"]
@@ -624,21 +624,23 @@ fn the_app_manifest_asks_for_what_app_mode_uses() {
             .ends_with("/webhooks/github")
     );
     let events = manifest["default_events"].as_array().unwrap();
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 3);
     for event in events {
         let event = event.as_str().unwrap();
-        let payload = match event {
-            "workflow_job" => cancelled_job(REPO, 1, 1),
-            "workflow_run" => cancelled_run(),
+        let (payload, click) = match event {
+            "workflow_job" => (cancelled_job(REPO, 1, 1), false),
+            "workflow_run" => (cancelled_run(), false),
+            "check_run" => (
+                crate::support::app_mode::click_event(7, "quarantine", "alice"),
+                true,
+            ),
             other => panic!("the manifest subscribes to {other}, which the relay ignores"),
         };
-        assert!(
-            matches!(
-                parse(event, payload.to_string().as_bytes()),
-                Ok(Parsed::Cancel { .. })
-            ),
-            "{event}"
-        );
+        let parsed = parse(event, payload.to_string().as_bytes());
+        match click {
+            false => assert!(matches!(parsed, Ok(Parsed::Cancel { .. })), "{event}"),
+            true => assert!(matches!(parsed, Ok(Parsed::Click { .. })), "{event}"),
+        }
     }
 }
 

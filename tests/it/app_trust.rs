@@ -111,7 +111,13 @@ async fn a_project_not_listed_gets_no_check_and_no_github_call() {
     let (status, _) = post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
     assert_eq!(status, 202, "the bell names an allowed repository");
     assert_eq!(outcomes(&relay).await, vec!["not-allowed"]);
-    assert!(github.requests().is_empty(), "no GitHub call at all");
+    assert!(
+        github
+            .requests()
+            .iter()
+            .all(|r| r.path == "/app/installations"),
+        "no GitHub call at all but the startup's look at the installations' permissions"
+    );
     assert!(
         metrics(&relay)
             .await
@@ -172,7 +178,13 @@ async fn ssh_over_443_and_ghe_com_remotes_are_the_servers_and_others_are_warned_
     post_currents(&relay, &currents_event("RUN_START", None, REPO)).await;
     post_currents(&relay, &currents_event("RUN_FINISH", None, REPO)).await;
     assert_eq!(outcomes(&relay).await, vec!["other-host", "other-host"]);
-    assert!(github.requests().is_empty());
+    assert!(
+        github
+            .requests()
+            .iter()
+            .all(|r| r.path == "/app/installations"),
+        "no GitHub call but the startup's"
+    );
     let log = relay.log_text();
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("another host")).collect();
     assert_eq!(warnings.len(), 1, "{log}");

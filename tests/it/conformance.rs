@@ -272,3 +272,74 @@ async fn comment_requests_conform_to_githubs_api_description() {
         );
     }
 }
+
+/// The buttons' GitHub calls through Prism: the installations' permissions, a user's role, the
+/// workflow runs and the re-run of failed jobs, and a check run's buttons.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Prism serving GitHub's API description at PRISM_GITHUB_URL"]
+async fn button_requests_conform_to_githubs_api_description() {
+    use currents_bridge::ci_build_id::GithubRunId;
+    use currents_bridge::github::app::{AppCredentials, AppId, GithubApp};
+    use currents_bridge::github::{CheckButton, CheckRunUpdate};
+    let prism = prism();
+    let app = GithubApp::new(
+        &AppCredentials {
+            app_id: AppId::new(31337),
+            private_key: secrecy::SecretString::from(crate::support::github::app_keys().0.clone()),
+        },
+        prism.parse().unwrap(),
+        currents_bridge::retry::RetryPolicy {
+            max_retries: 0,
+            ..currents_bridge::retry::RetryPolicy::ACTION
+        },
+        &http(),
+    )
+    .unwrap();
+    let installations = app
+        .installations()
+        .await
+        .expect("listing installations conforms");
+    assert!(!installations.is_empty(), "Prism answers its example");
+    let repo = Repository::parse("acme/webapp").unwrap();
+    app.may_write(&repo, "actions")
+        .await
+        .expect("an installation token, with its permissions, through Prism");
+    let github = app.client_for(&repo).await.unwrap();
+    github
+        .role_of(&repo, "octocat")
+        .await
+        .expect("a collaborator's permission conforms");
+    let run = github
+        .workflow_run(&repo, GithubRunId::new(30433642))
+        .await
+        .expect("a workflow run conforms");
+    github
+        .workflow_runs_of_commit(&repo, "3f9c2a7e5b1d4c8e9a0f6b2d7c1e8a4b5d6f7a8b")
+        .await
+        .expect("a commit's workflow runs conform");
+    github
+        .rerun_failed_jobs(&repo, run.id)
+        .await
+        .expect("re-running failed jobs conforms");
+    let buttons = [CheckButton {
+        label: "Quarantine flaky",
+        description: "Quarantine these flaky tests in Currents",
+        identifier: "quarantine",
+    }];
+    let summary = "**From this check**";
+    let update = CheckRunUpdate {
+        conclusion: None,
+        status: None,
+        output: Some(CheckRunOutput {
+            title: "4 failed (1 new)",
+            summary,
+            text: None,
+            annotations: &[],
+        }),
+        actions: Some(&buttons),
+    };
+    github
+        .update_check_run(&repo, CheckRunId::new(4), &update)
+        .await
+        .expect("a check run's buttons conform");
+}

@@ -11,6 +11,7 @@ mod support;
 mod action;
 mod app;
 mod app_trust;
+mod buttons;
 mod cancel;
 mod conformance;
 mod fixtures;

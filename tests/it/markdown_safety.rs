@@ -154,7 +154,11 @@ fn report_of(text: &dyn Fn(&str) -> String, url: &str, branch: &str) -> Report {
         })
         .unwrap();
     previous.failures[0].title = passing.title.clone();
-    report::rerun(&mut report, &previous);
+    report::rerun(
+        &mut report,
+        &previous,
+        Some("https://github.com/acme/webapp/runs/41"),
+    );
     report
 }
 

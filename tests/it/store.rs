@@ -88,7 +88,119 @@ on_both_backends!(
     a_new_delivery_requeues_a_dead_job_and_bulk_retry_requeues_all,
     retention_prunes_only_old_finished_rows,
     check_records_and_sweeps_are_leased_to_one_owner,
+    each_button_acts_once_per_check_whoever_races,
 );
+
+/// Clicks: of many jobs racing for a button of a check, one acts; the others find its click.
+/// A refused click holds nothing; a failed one frees the button; offers and flags read back.
+async fn each_button_acts_once_per_check_whoever_races(store: Store) {
+    use currents_bridge::currents::{ProjectId, RunId};
+    use currents_bridge::github::{CheckRunId, Repository};
+    use currents_bridge::store::{Button, ClickClaim, ClickState, JobId, Offers};
+    let check = CheckRunId::new(77);
+    let run = RunId::new("r-77");
+    let repo = Repository::parse("acme/webapp").unwrap();
+    store
+        .lock_check(
+            &run,
+            Some((&repo, "abc")),
+            "owner",
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store.clicked_check(check).await.unwrap().is_none(),
+        "no check run id yet"
+    );
+    let offers = Offers {
+        project: ProjectId::new("Xk9Pq2"),
+        failed: true,
+        may_rerun: true,
+        flaky: Vec::new(),
+        pull: Some(42),
+    };
+    store.save_offers(&run, &offers).await.unwrap();
+    let mut record = store
+        .lock_check(&run, None, "owner", std::time::Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    record.check_run_id = Some(77);
+    assert!(store.save_check(&run, "owner", &record).await.unwrap());
+    let found = store.clicked_check(check).await.unwrap().unwrap();
+    assert_eq!(found.offers, Some(offers.clone()));
+    assert_eq!(found.currents_run_id, run);
+
+    store
+        .refuse_click(
+            check,
+            Button::Quarantine,
+            "mallory",
+            JobId::new(1),
+            "has read",
+        )
+        .await
+        .unwrap();
+    let claims = futures_util::future::join_all((2..12).map(|job| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_click(check, Button::Quarantine, "alice", JobId::new(job))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let mine: Vec<_> = claims
+        .iter()
+        .filter(|c| matches!(c, ClickClaim::Mine(_)))
+        .collect();
+    assert_eq!(mine.len(), 1, "{claims:?}");
+    let ClickClaim::Mine(first) = mine[0] else {
+        unreachable!()
+    };
+    // The winner's retry finds its own claim again.
+    let again = store
+        .claim_click(check, Button::Quarantine, "alice", first.job_id)
+        .await
+        .unwrap();
+    assert_eq!(again, ClickClaim::Mine(first.clone()));
+    // A failed click frees the button for the next one.
+    store
+        .end_click(first.id, ClickState::Failed, Some("refused"))
+        .await
+        .unwrap();
+    let next = store
+        .claim_click(check, Button::Quarantine, "bob", JobId::new(99))
+        .await
+        .unwrap();
+    assert!(
+        matches!(next, ClickClaim::Mine(ref c) if c.sender == "bob"),
+        "{next:?}"
+    );
+    let states: Vec<(ClickState, String)> = store
+        .clicks(check)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.state, c.sender))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (ClickState::Refused, "mallory".into()),
+            (ClickState::Failed, "alice".into()),
+            (ClickState::Acting, "bob".into())
+        ]
+    );
+    let project = ProjectId::new("Xk9Pq2");
+    assert!(!store.actions_refused(&project).await.unwrap());
+    store.flag_actions_refused(&project).await.unwrap();
+    store.flag_actions_refused(&project).await.unwrap();
+    assert!(store.actions_refused(&project).await.unwrap());
+}
 
 /// App mode's rows: a check job keeps its kind and payload; a run's check record and a sweep
 /// are held by one owner at a time, and what was saved under the lease is read back.

@@ -6,85 +6,8 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Four failed specs, one failed test each: `feature 0` is quarantined by a rule, `feature 1`
-/// fails on `main` for its last two results, `feature 2` is flaky on `main` (20% of 41 runs),
-/// `feature 3` last passed on `main` (new).
 fn four_verdicts() -> CurrentsState {
     four_verdicts_of("5a5a5a5a5a5a5a5a")
-}
-
-/// [`four_verdicts`] for the run `run_id`.
-fn four_verdicts_of(run_id: &str) -> CurrentsState {
-    let (mut run, instances) = synthetic_run(12, 4, 1, "x");
-    run["data"]["runId"] = json!(run_id);
-    let mut state = serving(run, &instances);
-    state.runs_list = Script::of([Reply::ok(
-        json!({"status": "OK", "has_more": false, "data": []}),
-    )]);
-    let test = |n: usize| {
-        let spec = format!("tests/area{}/feature-{n}.spec.ts", n % 7);
-        let title = [
-            format!("feature {n} x"),
-            "case 0 «x» handles input".to_owned(),
-        ];
-        (spec, title)
-    };
-    let history = &mut state.history;
-    let mut rows = Vec::new();
-    for n in 0..4 {
-        let (spec, title) = test(n);
-        let title: Vec<&str> = title.iter().map(String::as_str).collect();
-        let (flaky, failures) = if n == 2 { (8, 8) } else { (0, 1) };
-        rows.push(explorer_row(&spec, &title, 41, flaky, failures));
-        let sig = signature_of("Xk9Pq2", &spec, &title);
-        let results = match n {
-            1 => vec![
-                past_result(
-                    &sig,
-                    "failed",
-                    "main",
-                    "2026-08-20T10:00:00.000Z",
-                    "aaaa1111",
-                ),
-                past_result(
-                    &sig,
-                    "failed",
-                    "main",
-                    "2026-08-19T10:00:00.000Z",
-                    "aaaa2222",
-                ),
-                past_result(
-                    &sig,
-                    "passed",
-                    "main",
-                    "2026-08-18T10:00:00.000Z",
-                    "aaaa3333",
-                ),
-            ],
-            _ => vec![past_result(
-                &sig,
-                "passed",
-                "main",
-                "2026-08-19T09:41:02.220Z",
-                "8a7b6c5d4e3f",
-            )],
-        };
-        history.results.insert(sig, results);
-    }
-    history.explorer.insert("main".into(), rows);
-    history.actions = vec![
-        json!({"actionId": "66b2f1c4e8a9d70012ab34cd", "name": "Quarantine feature 0",
-               "createdBy": "jane@acme.example", "status": "active",
-               "expiresAfter": "2999-09-03T15:00:00.000Z", "action": [{"op": "quarantine"}],
-               "matcher": {"op": "AND", "cond": [
-                   {"type": "testId", "op": "eq", "value": "inst000000000000-t0"},
-                   {"type": "git_branch", "op": "neq", "value": "main"}]}}),
-        // Disabled: asked for only as active, never applied.
-        json!({"actionId": "66a0b9e2c7d8f50011aa22bb", "name": "Old", "status": "disabled",
-               "action": [{"op": "skip"}],
-               "matcher": {"op": "OR", "cond": [{"type": "title", "op": "any", "value": null}]}}),
-    ];
-    state
 }
 
 /// A workflow on pull request 7 into `main`.

@@ -104,6 +104,7 @@ async fn run(
         .map(|(relay, signer)| move |media: &MediaRef| signer.url(relay, media));
     let shape = Shape {
         flaky_threshold: config.triage.flaky_threshold,
+        previous_check: None,
         path_prefix: &config.path_prefix,
         media: relay
             .as_ref()

@@ -15,10 +15,19 @@
 //! run nor sends an annotation twice. A batch whose answer an attempt never heard (the relay
 //! died, the connection dropped) is settled by GitHub's own count of the check run's
 //! annotations before anything more is sent.
+//!
+//! A completed check offers buttons ([`offers`]); a click on one is a job of its own
+//! ([`click`]), which acts ([`actions`]) and shows what it did ([`show`]).
 
+mod actions;
+mod click;
 mod lease;
+mod offers;
 mod place;
+mod show;
 mod sync;
+
+pub(crate) use click::process as process_click;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +67,8 @@ pub struct CheckSettings {
     pub fetch_concurrency: usize,
     /// Triage, as the `report` step's.
     pub triage: crate::report::TriageSettings,
+    /// How long a quarantine from the check's button lasts (`--quarantine-for`).
+    pub quarantine_for: Duration,
     /// Runs refused already, so that each is warned about once.
     pub(crate) warned: Arc<WarnedRuns>,
 }

@@ -71,6 +71,7 @@ pub(super) async fn sync(
             conclusion: None,
             status: Some(CheckStatus::InProgress),
             output: Some(output_of(&progress, &[])),
+            actions: None,
         };
         lease.hold().await?;
         github.update_check_run(repo, id, &update).await?;
@@ -98,8 +99,10 @@ async fn complete(
         .media
         .as_ref()
         .map(|(signer, public_url)| move |media: &MediaRef| signer.url(public_url, media));
+    let previous_check = previous_check(ctx, target.repo, &fetched).await;
     let shape = Shape {
         flaky_threshold: ctx.settings.triage.flaky_threshold,
+        previous_check: previous_check.as_deref(),
         path_prefix: "",
         media: relay
             .as_ref()
@@ -108,12 +111,14 @@ async fn complete(
     let publication = Publication::new(&fetched, &shape);
     let output = &publication.output;
     send_annotations(target, output, &publication.annotations, lease).await?;
+    let buttons = super::offers::offer(ctx, &publication, run, placement, pull.as_ref()).await?;
     // The conclusion is a call of its own, after the last batch is recorded: a retry of it
     // sends no annotation again.
     let update = CheckRunUpdate {
         conclusion: Some(publication.conclusion()),
         status: Some(CheckStatus::Completed),
         output: Some(output_of(output, &[])),
+        actions: Some(&buttons),
     };
     lease.hold().await?;
     let completed = target
@@ -206,6 +211,23 @@ async fn pull_of(
     }
 }
 
+/// On a re-run, the previous attempt's check run, when this relay made it: the new check
+/// links back to it.
+async fn previous_check(
+    ctx: &CheckContext<'_>,
+    repo: &Repository,
+    fetched: &Fetched,
+) -> Option<String> {
+    let (previous, _) = fetched.gathered.previous.as_ref()?;
+    match ctx.store.check_run_of(&previous.run_id).await {
+        Ok(id) => id.map(|id| format!("{}/{repo}/runs/{id}", ctx.settings.server.url())),
+        Err(e) => {
+            tracing::warn!(error = %Chain(&e), "cannot find the previous attempt's check");
+            None
+        }
+    }
+}
+
 /// The previous attempt's ciBuildId, when the run's follows the template and is a re-run.
 fn previous_of(run: &Run, repo: &Repository) -> Option<CiBuildId> {
     let ci_build_id = run.meta.ci_build_id.clone().and_then(CiBuildId::new)?;
@@ -238,6 +260,7 @@ async fn send_annotations(
             conclusion: None,
             status: None,
             output: Some(output_of(output, batch)),
+            actions: None,
         };
         target
             .github
@@ -321,6 +344,7 @@ async fn complete_gone(
         conclusion: Some(CheckConclusion::Neutral),
         status: Some(CheckStatus::Completed),
         output: Some(output_of(&output, &[])),
+        actions: None,
     };
     lease.hold().await?;
     github

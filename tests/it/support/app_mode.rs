@@ -62,6 +62,18 @@ pub fn currents_event(event: &str, group: Option<&str>, repo: &str) -> Value {
     body
 }
 
+/// GitHub's `check_run.requested_action` delivery (the webhooks example, made ours): `sender`
+/// clicked button `identifier` of check run `check_run_id` in [`REPO`], made by our App.
+pub fn click_event(check_run_id: u64, identifier: &str, sender: &str) -> Value {
+    let mut event = webhook_example("check_run.requested_action.json");
+    event["check_run"]["id"] = json!(check_run_id);
+    event["check_run"]["app"]["id"] = json!(APP_ID);
+    event["requested_action"]["identifier"] = json!(identifier);
+    event["sender"]["login"] = json!(sender);
+    event["repository"]["full_name"] = json!(REPO);
+    event
+}
+
 /// Posts `event` for the example run and waits for its check: in progress after `RUN_START`,
 /// completed after `RUN_FINISH`.
 pub async fn send_and_wait(relay: &RelayProcess, github: &FakeGithub, event: &str) {

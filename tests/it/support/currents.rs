@@ -99,7 +99,7 @@ async fn currents_handler(
             .find(|(k, _)| k == "ciBuildId")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        let history = currents_history::answer(&s.history, &recorded, &segments);
+        let history = currents_history::answer(&mut s.history, &recorded, &segments);
         let reply = match (recorded.method.as_str(), segments.as_slice()) {
             _ if history.is_some() => history,
             ("GET", ["runs", "find"]) if s.finds.contains_key(&ci_build_id) => {

@@ -97,6 +97,7 @@ pub(super) fn is_app_call(method: &str, segments: &[&str]) -> bool {
             | ("POST", ["app", "installations", _, "access_tokens"])
             | ("GET", ["app", "hook", "deliveries"])
             | ("GET", ["app"])
+            | ("GET", ["app", "installations"])
             | ("POST", ["app", "hook", "deliveries", _, "attempts"])
     )
 }
@@ -114,6 +115,17 @@ pub(super) fn endpoint(
         ("GET", ["app"]) => {
             axum::Json(json!({"id": APP_ID, "slug": APP_SLUG, "name": "Currents Bridge"}))
                 .into_response()
+        }
+        ("GET", ["app", "installations"]) => {
+            let list: Vec<Value> = s
+                .installations
+                .iter()
+                .map(|(repo, id)| {
+                    let owner = repo.split('/').next().unwrap_or_default();
+                    json!({"id": id, "account": {"login": owner}, "permissions": s.permissions})
+                })
+                .collect();
+            axum::Json(list).into_response()
         }
         ("GET", ["repos", owner, repo, "installation"]) => {
             let full = format!("{owner}/{repo}").to_ascii_lowercase();
@@ -134,7 +146,8 @@ pub(super) fn endpoint(
             s.tokens.insert(token.clone(), (id, expires));
             (
                 StatusCode::CREATED,
-                axum::Json(json!({"token": token, "expires_at": rfc3339(expires)})),
+                axum::Json(json!({"token": token, "expires_at": rfc3339(expires),
+                                  "permissions": s.permissions})),
             )
                 .into_response()
         }

@@ -28,7 +28,16 @@ pub struct FakeCheck {
     pub statuses: Vec<String>,
     /// Actions created it for a job: a workflow's token may not change its status.
     pub of_job: bool,
+    pub text: Option<String>,
+    /// Its buttons (`actions`), as last set.
+    pub buttons: Vec<Value>,
+    /// The App that made it: ours for an installation token's, GitHub Actions' for a
+    /// workflow token's.
+    pub app_id: u64,
 }
+
+/// GitHub Actions' App id: the App of every check run a workflow's token makes.
+pub const ACTIONS_APP_ID: u64 = 15_368;
 
 impl FakeCheck {
     /// The check run Actions creates for a job.
@@ -47,6 +56,9 @@ impl FakeCheck {
             annotations: Vec::new(),
             statuses: vec!["in_progress".into()],
             of_job: true,
+            text: None,
+            buttons: Vec::new(),
+            app_id: ACTIONS_APP_ID,
         }
     }
 
@@ -97,10 +109,14 @@ pub(super) fn endpoint(
         ("GET", ["repos", _, _, "check-runs", id]) => match find(s, caller, id) {
             Some(c) => axum::Json(json!({
                 "id": c.id,
+                "name": c.name,
+                "head_sha": c.head_sha,
                 "external_id": c.external_id,
                 "status": c.status,
+                "conclusion": c.conclusion,
                 "html_url": c.html_url(),
-                "output": {"title": c.title, "summary": c.summary, "annotations_count": c.annotations.len()},
+                "app": {"id": c.app_id, "slug": if c.app_id == super::APP_ID { super::app::APP_SLUG } else { "github-actions" }},
+                "output": {"title": c.title, "summary": c.summary, "text": c.text, "annotations_count": c.annotations.len()},
             }))
             .into_response(),
             None => reject(s, 404, "Not Found"),
@@ -162,6 +178,13 @@ fn create(s: &mut GithubState, caller: &Caller, body: &Value) -> Response {
         annotations: annotations_of(body),
         statuses: vec![status.clone()],
         of_job: false,
+        text: text("/output/text"),
+        buttons: buttons_of(body),
+        app_id: if caller.workflow {
+            ACTIONS_APP_ID
+        } else {
+            super::APP_ID
+        },
     };
     let answer = json!({"id": id, "html_url": check.html_url(), "status": status,
                         "external_id": check.external_id});
@@ -202,9 +225,20 @@ fn update(s: &mut GithubState, caller: &Caller, id: &str, body: &Value) -> Respo
         let text = |name: &str| output.get(name).and_then(Value::as_str).map(str::to_owned);
         check.title = text("title");
         check.summary = text("summary");
+        check.text = text("text");
         check.annotations.extend(annotations_of(body));
     }
+    if body.get("actions").is_some() {
+        check.buttons = buttons_of(body);
+    }
     axum::Json(json!({"id": check.id, "html_url": check.html_url()})).into_response()
+}
+
+fn buttons_of(body: &Value) -> Vec<Value> {
+    body.get("actions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn annotations_of(body: &Value) -> Vec<Value> {
@@ -254,6 +288,7 @@ fn validate_check_run(body: &Value, create: bool) -> Result<(), String> {
     {
         return Err("conclusion is required when status is completed".into());
     }
+    validate_buttons(body)?;
     let Some(output) = body.get("output") else {
         return Ok(());
     };
@@ -282,6 +317,32 @@ fn validate_check_run(body: &Value, create: bool) -> Result<(), String> {
         ));
     }
     annotations.iter().try_for_each(validate_annotation)
+}
+
+/// GitHub's limits for `actions`: three at most; label 20, description 40, identifier 20.
+fn validate_buttons(body: &Value) -> Result<(), String> {
+    let Some(actions) = body.get("actions") else {
+        return Ok(());
+    };
+    let actions = actions.as_array().ok_or("actions must be an array")?;
+    if actions.len() > 3 {
+        return Err(format!(
+            "{} actions were sent; the maximum is 3",
+            actions.len()
+        ));
+    }
+    for action in actions {
+        for (field, max) in [("label", 20), ("description", 40), ("identifier", 20)] {
+            let value = action
+                .get(field)
+                .and_then(Value::as_str)
+                .ok_or(format!("action {field} is required"))?;
+            if value.chars().count() > max || value.is_empty() {
+                return Err(format!("action {field} must be 1 to {max} characters"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_annotation(a: &Value) -> Result<(), String> {

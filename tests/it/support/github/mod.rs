@@ -9,6 +9,7 @@
 mod app;
 mod checks;
 mod comments;
+mod repo;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use serde_json::{Value, json};
 
 pub use app::{APP_ID, BOT_LOGIN, FakeDelivery, app_keys};
 pub use checks::FakeCheck;
+pub use repo::FakeWorkflowRun;
 
 use super::fake::{Recorded, record, serve};
 
@@ -48,6 +50,17 @@ pub struct GithubState {
     pub authors: HashMap<u64, String>,
     /// Open pull requests by head commit, for `GET /repos/{o}/{r}/commits/{sha}/pulls`.
     pub pulls: HashMap<String, Vec<u64>>,
+    /// Role of each user on the repositories (lower-case login → `admin`, `maintain`,
+    /// `write`, `triage`, `read`); others are unknown (404).
+    pub roles: HashMap<String, String>,
+    /// Workflow runs by id.
+    pub workflow_runs: HashMap<u64, FakeWorkflowRun>,
+    /// Runs whose failed jobs were re-run, in order.
+    pub reruns: Vec<u64>,
+    /// Answer re-runs with this status.
+    pub refuse_reruns_with: Option<u16>,
+    /// What the installations granted the App (their tokens say so).
+    pub permissions: HashMap<String, String>,
     /// The App hook's deliveries, newest first, as GitHub lists them.
     pub deliveries: Vec<FakeDelivery>,
     pub page_size: usize,
@@ -83,6 +96,19 @@ impl Default for GithubState {
             comments: Vec::new(),
             authors: HashMap::new(),
             pulls: HashMap::new(),
+            roles: HashMap::new(),
+            workflow_runs: HashMap::new(),
+            reruns: Vec::new(),
+            refuse_reruns_with: None,
+            permissions: [
+                ("checks", "write"),
+                ("pull_requests", "write"),
+                ("actions", "write"),
+                ("metadata", "read"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
             deliveries: Vec::new(),
             page_size: 100,
             relay_url: tokio::sync::watch::Sender::new(None),
@@ -264,6 +290,9 @@ fn respond(shared: &Arc<Mutex<GithubState>>, recorded: Recorded) -> Response {
             .into_response();
     }
     if let Some(response) = comments::endpoint(&mut s, &caller, method, &segments, &recorded) {
+        return response;
+    }
+    if let Some(response) = repo::endpoint(&mut s, &caller, method, &segments, &recorded) {
         return response;
     }
     checks::endpoint(&mut s, &caller, method, &segments, &recorded)
