@@ -105,12 +105,16 @@ impl CurrentsClient {
             test_title: title,
         };
         let answer = self
-            .exchange(call, Idempotency::Idempotent, || {
-                self.request(Method::POST, url.clone()).json(&body)
-            })
+            .send_json(
+                Method::POST,
+                call,
+                url,
+                &body,
+                Idempotency::Idempotent,
+                READ_HINT,
+            )
             .await?;
-        let answer = succeeded(call, answer, READ_HINT)?;
-        Ok(decode::<SignatureAnswer>(call, &answer.body)?.signature)
+        Ok(decode::<SignatureAnswer>(call, &answer)?.signature)
     }
 
     /// `GET /actions?projectId=&status=active`: the project's rules that apply now.
@@ -144,16 +148,10 @@ impl CurrentsClient {
         new: &NewAction,
     ) -> Result<Action, CurrentsError> {
         let call = "POST /actions";
-        let mut url = self.url(&["actions"]);
-        url.query_pairs_mut()
-            .append_pair("projectId", project.as_str());
         let answer = self
-            .exchange(call, Idempotency::NotIdempotent, || {
-                self.request(Method::POST, url.clone()).json(new)
-            })
+            .create_in_project(call, "actions", project, new)
             .await?;
-        let answer = succeeded(call, answer, WRITE_HINT)?;
-        decode(call, &answer.body)
+        decode(call, &answer)
     }
 
     /// `GET /actions/{actionId}`.

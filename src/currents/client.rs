@@ -295,17 +295,53 @@ impl CurrentsClient {
         new: &NewWebhook<'_>,
     ) -> Result<Webhook, CurrentsError> {
         let call = "POST /webhooks";
-        let mut url = self.url(&["webhooks"]);
+        let body = self
+            .create_in_project(call, "webhooks", project, new)
+            .await?;
+        // The reference leaves the envelope unconfirmed: a bare object is read too.
+        from_envelope_or_bare(&body).map_err(|e| CurrentsError::decode(call, e))
+    }
+
+    /// `POST /{resource}?projectId=` with `new`: the body of its success. Not retried: a
+    /// repeat would make a second one.
+    pub(super) async fn create_in_project(
+        &self,
+        call: &str,
+        resource: &str,
+        project: &ProjectId,
+        new: &(impl serde::Serialize + ?Sized),
+    ) -> Result<Vec<u8>, CurrentsError> {
+        let mut url = self.url(&[resource]);
         url.query_pairs_mut()
             .append_pair("projectId", project.as_str());
+        self.send_json(
+            Method::POST,
+            call,
+            url,
+            new,
+            Idempotency::NotIdempotent,
+            WRITE_HINT,
+        )
+        .await
+    }
+
+    /// A call with a JSON body: the body of its success, or the error its
+    /// status means (`hint`: which key helps).
+    pub(super) async fn send_json(
+        &self,
+        method: Method,
+        call: &str,
+        url: Url,
+        body: &(impl serde::Serialize + ?Sized),
+        idempotency: Idempotency,
+        hint: &'static str,
+    ) -> Result<Vec<u8>, CurrentsError> {
         let answer = self
-            .exchange(call, Idempotency::NotIdempotent, || {
-                self.request(Method::POST, url.clone()).json(new)
+            .exchange(call, idempotency, || {
+                self.request(method.clone(), url.clone()).json(body)
             })
             .await?;
-        let answer = succeeded(call, answer, WRITE_HINT)?;
-        // The reference leaves the envelope unconfirmed: a bare object is read too.
-        from_envelope_or_bare(&answer.body).map_err(|e| CurrentsError::decode(call, e))
+        Ok(succeeded(call, answer, hint)?.body)
     }
 
     /// One call through the retry policy, its answer read whole (with the size cap); the

@@ -131,6 +131,18 @@ pub struct CheckRunUpdate<'a> {
     pub actions: Option<&'a [CheckButton]>,
 }
 
+impl<'a> CheckRunUpdate<'a> {
+    /// An update of the output only (its annotations appended).
+    pub fn of_output(output: CheckRunOutput<'a>) -> Self {
+        Self {
+            conclusion: None,
+            status: None,
+            output: Some(output),
+            actions: None,
+        }
+    }
+}
+
 /// The fields of GitHub's answer that we use.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckRun {
@@ -222,14 +234,11 @@ impl GithubClient {
     ) -> Result<CheckRun, GithubError> {
         let mut batches = output.annotations.chunks(ANNOTATIONS_PER_REQUEST);
         let first = batches.next().unwrap_or(&[]);
-        let update = |annotations| CheckRunUpdate {
-            conclusion: None,
-            status: None,
-            output: Some(CheckRunOutput {
+        let update = |annotations| {
+            CheckRunUpdate::of_output(CheckRunOutput {
                 annotations,
                 ..output.clone()
-            }),
-            actions: None,
+            })
         };
         let written = self.update(repo, id, &update(first)).await?;
         for batch in batches {
@@ -248,15 +257,10 @@ impl GithubClient {
         batches: impl Iterator<Item = &'a [Annotation]>,
     ) -> Result<(), GithubError> {
         for annotations in batches {
-            let update = CheckRunUpdate {
-                conclusion: None,
-                status: None,
-                output: Some(CheckRunOutput {
-                    annotations,
-                    ..output.clone()
-                }),
-                actions: None,
-            };
+            let update = CheckRunUpdate::of_output(CheckRunOutput {
+                annotations,
+                ..output.clone()
+            });
             self.update(repo, id, &update).await?;
         }
         Ok(())

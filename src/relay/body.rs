@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -108,8 +108,26 @@ pub trait Delivered: Copy {
     fn rejection(self) -> Option<BodyRejection>;
 }
 
-/// Counts a delivery by its outcome and answers it; a body cut for its rate is marked so.
-pub fn answer_delivery(state: &AppState, outcome: impl Delivered) -> Response {
+/// A webhook route: how it handles a delivery, its body read or refused (the route decides
+/// what it checks first).
+pub trait WebhookRoute {
+    type Outcome: Delivered;
+
+    fn handle(
+        state: &AppState,
+        headers: &HeaderMap,
+        body: Result<WebhookBody, BodyRejection>,
+    ) -> impl std::future::Future<Output = Self::Outcome> + Send;
+}
+
+/// The handler of route `R`: the delivery handled, counted and answered; a body cut for its
+/// rate is marked so.
+pub async fn receive<R: WebhookRoute>(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<WebhookBody, BodyRejection>,
+) -> Response {
+    let outcome = R::handle(&state, &headers, body).await;
     state.metrics.delivery(outcome.label());
     respond(
         outcome.answer(),

@@ -7,12 +7,10 @@
 //! decided by the job from the Currents API's run. The only thing taken from the payload is a
 //! refusal: a remote whose repository no project may report on is answered at once.
 
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 
 use super::AppState;
-use super::body::{BodyRejection, Delivered, WebhookBody, answer_delivery};
+use super::body::{BodyRejection, Delivered, WebhookBody, WebhookRoute};
 use super::verify::timestamp_is_fresh;
 use crate::currents::models::RunWebhook;
 use crate::github::repository_of;
@@ -37,7 +35,7 @@ pub const EVENTS: [&str; 4] = [
 
 /// How a Currents delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     Queued,
     Duplicate,
     Ignored,
@@ -91,13 +89,19 @@ impl Delivered for Outcome {
     }
 }
 
-pub(super) async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<WebhookBody, BodyRejection>,
-) -> Response {
-    let outcome = handle(&state, &headers, body).await;
-    answer_delivery(&state, outcome)
+/// The route, for [`super::body::receive`].
+pub(super) struct CurrentsRoute;
+
+impl WebhookRoute for CurrentsRoute {
+    type Outcome = Outcome;
+
+    async fn handle(
+        state: &AppState,
+        headers: &HeaderMap,
+        body: Result<WebhookBody, BodyRejection>,
+    ) -> Outcome {
+        handle(state, headers, body).await
+    }
 }
 
 async fn handle(

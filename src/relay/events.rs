@@ -139,6 +139,22 @@ fn first_attempt() -> i64 {
     1
 }
 
+/// A cancel when the run or job `completed` as `cancelled`; else nothing to do.
+fn cancel_if(
+    event: &str,
+    action: String,
+    conclusion: Option<String>,
+    repository: String,
+    (run_id, run_attempt): (i64, i64),
+) -> Result<Parsed, ParseError> {
+    if action != "completed" || conclusion.as_deref() != Some("cancelled") {
+        return Ok(Parsed::Ignore {
+            action: Some(action),
+        });
+    }
+    checked(event, action, repository, run_id, run_attempt)
+}
+
 /// A cancel for a real workflow run: GitHub's ids and attempts start at 1.
 fn checked(
     event: &str,
@@ -177,38 +193,27 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             e.column()
         ),
     };
-    let cancelled = |action: &str, conclusion: &Option<String>| {
-        action == "completed" && conclusion.as_deref() == Some("cancelled")
-    };
     match event {
         "workflow_job" => {
             let e: WorkflowJobEvent = serde_json::from_slice(payload).map_err(fail)?;
-            if !cancelled(&e.action, &e.workflow_job.conclusion) {
-                return Ok(Parsed::Ignore {
-                    action: Some(e.action),
-                });
-            }
-            checked(
+            let job = e.workflow_job;
+            cancel_if(
                 event,
                 e.action,
+                job.conclusion,
                 e.repository.full_name,
-                e.workflow_job.run_id,
-                e.workflow_job.run_attempt,
+                (job.run_id, job.run_attempt),
             )
         }
         "workflow_run" => {
             let e: WorkflowRunEvent = serde_json::from_slice(payload).map_err(fail)?;
-            if !cancelled(&e.action, &e.workflow_run.conclusion) {
-                return Ok(Parsed::Ignore {
-                    action: Some(e.action),
-                });
-            }
-            checked(
+            let run = e.workflow_run;
+            cancel_if(
                 event,
                 e.action,
+                run.conclusion,
                 e.repository.full_name,
-                e.workflow_run.id,
-                e.workflow_run.run_attempt,
+                (run.id, run.run_attempt),
             )
         }
         "check_run" => {

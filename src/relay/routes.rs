@@ -33,8 +33,14 @@ pub fn router(state: AppState) -> Router {
 /// `/healthz`, `/readyz`. The webhook routes read their bodies with [`super::body`]'s bounds.
 pub fn public_router(state: AppState) -> Router {
     Router::new()
-        .route("/webhooks/github", post(webhook::receive))
-        .route("/webhooks/currents", post(currents_hook::receive))
+        .route(
+            "/webhooks/github",
+            post(super::body::receive::<webhook::GithubRoute>),
+        )
+        .route(
+            "/webhooks/currents",
+            post(super::body::receive::<currents_hook::CurrentsRoute>),
+        )
         .route("/media/{token}", get(media::open))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -4,15 +4,13 @@
 //!
 //! Answers carry a short fixed reason: never the input, never internals.
 
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
 use sha2::Digest;
 
 use tracing::Instrument;
 
 use super::AppState;
-use super::body::{BodyRejection, Delivered, WebhookBody, answer_delivery};
+use super::body::{BodyRejection, Delivered, WebhookBody, WebhookRoute};
 use super::events::{self, Parsed};
 use crate::log_safe::LogSafe;
 use crate::store::{DeliveryId, HookId, JobSpec, NewDelivery, NewJob, Recorded};
@@ -21,7 +19,7 @@ type Answer = (StatusCode, &'static str);
 
 /// How a delivery ended: one label for the metrics and logs, one answer for GitHub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DeliveryOutcome {
+pub(super) enum DeliveryOutcome {
     /// A new cancel job was queued, or one for the same run is already waiting or running.
     Queued,
     /// Its run's job was dead; this delivery requeued it.
@@ -89,13 +87,19 @@ impl Delivered for DeliveryOutcome {
     }
 }
 
-pub(super) async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<WebhookBody, BodyRejection>,
-) -> Response {
-    let outcome = handle(&state, &headers, body).await;
-    answer_delivery(&state, outcome)
+/// The route, for [`super::body::receive`].
+pub(super) struct GithubRoute;
+
+impl WebhookRoute for GithubRoute {
+    type Outcome = DeliveryOutcome;
+
+    async fn handle(
+        state: &AppState,
+        headers: &HeaderMap,
+        body: Result<WebhookBody, BodyRejection>,
+    ) -> DeliveryOutcome {
+        handle(state, headers, body).await
+    }
 }
 
 async fn handle(

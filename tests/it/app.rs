@@ -840,9 +840,7 @@ async fn app_modes_check_compares_with_the_base_branch_as_the_step_does() {
     let mut state = example_currents(0);
     with_base_branch(&mut state, false);
     let currents = FakeCurrents::start(state).await;
-    let mut app_state = GithubState::installed_on(&[REPO]);
-    app_state.pulls.insert(SHA.into(), vec![42]);
-    let github = FakeGithub::start(app_state).await;
+    let github = FakeGithub::start(on_pull_42()).await;
     let relay = start_app_relay(&dir.path().join("relay.db"), &currents, &github, &[]).await;
     send_and_wait(&relay, &github, "RUN_FINISH").await;
     let check = github.checks()[0].clone();

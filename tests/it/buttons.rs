@@ -27,8 +27,7 @@ struct Bench {
 async fn completed(adjust: impl FnOnce(&mut CurrentsState, &mut GithubState)) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let mut currents = four_verdicts_of(RUN_ID);
-    let mut github = GithubState::installed_on(&[REPO]);
-    github.pulls.insert(SHA.into(), vec![42]);
+    let mut github = on_pull_42();
     github.roles.insert("alice".into(), "write".into());
     github.roles.insert("bob".into(), "maintain".into());
     github.roles.insert("mallory".into(), "read".into());

@@ -18,6 +18,24 @@ fn prism() -> String {
         .expect("PRISM_GITHUB_URL must name a running Prism (.ci/run starts one)")
 }
 
+/// The test App, against Prism, trying each call once.
+fn app_on(prism: &str) -> currents_bridge::github::app::GithubApp {
+    use currents_bridge::github::app::{AppCredentials, AppId, GithubApp};
+    GithubApp::new(
+        &AppCredentials {
+            app_id: AppId::new(31337),
+            private_key: secrecy::SecretString::from(crate::support::github::app_keys().0.clone()),
+        },
+        prism.parse().unwrap(),
+        currents_bridge::retry::RetryPolicy {
+            max_retries: 0,
+            ..currents_bridge::retry::RetryPolicy::ACTION
+        },
+        &http(),
+    )
+    .unwrap()
+}
+
 /// Runs `report` for `run` against the fake Currents and Prism, and requires a clean publish.
 async fn publishes_cleanly(
     prism: &str,
@@ -122,7 +140,6 @@ async fn prism_does_refuse_an_invalid_request() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Prism serving GitHub's API description at PRISM_GITHUB_URL"]
 async fn app_mode_requests_conform_to_githubs_api_description() {
-    use currents_bridge::github::app::{AppCredentials, AppId, GithubApp};
     use serde_json::json;
     let prism = prism();
     let dir = tempfile::tempdir().unwrap();
@@ -208,19 +225,7 @@ async fn app_mode_requests_conform_to_githubs_api_description() {
         relay.log_text()
     );
 
-    let app = GithubApp::new(
-        &AppCredentials {
-            app_id: AppId::new(31337),
-            private_key: secrecy::SecretString::from(crate::support::github::app_keys().0.clone()),
-        },
-        prism.parse().unwrap(),
-        currents_bridge::retry::RetryPolicy {
-            max_retries: 0,
-            ..currents_bridge::retry::RetryPolicy::ACTION
-        },
-        &http(),
-    )
-    .unwrap();
+    let app = app_on(&prism);
     let (deliveries, _) = app
         .deliveries(None)
         .await
@@ -279,22 +284,9 @@ async fn comment_requests_conform_to_githubs_api_description() {
 #[ignore = "needs Prism serving GitHub's API description at PRISM_GITHUB_URL"]
 async fn button_requests_conform_to_githubs_api_description() {
     use currents_bridge::ci_build_id::GithubRunId;
-    use currents_bridge::github::app::{AppCredentials, AppId, GithubApp};
     use currents_bridge::github::{CheckButton, CheckRunUpdate};
     let prism = prism();
-    let app = GithubApp::new(
-        &AppCredentials {
-            app_id: AppId::new(31337),
-            private_key: secrecy::SecretString::from(crate::support::github::app_keys().0.clone()),
-        },
-        prism.parse().unwrap(),
-        currents_bridge::retry::RetryPolicy {
-            max_retries: 0,
-            ..currents_bridge::retry::RetryPolicy::ACTION
-        },
-        &http(),
-    )
-    .unwrap();
+    let app = app_on(&prism);
     let installations = app
         .installations()
         .await

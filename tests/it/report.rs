@@ -410,15 +410,6 @@ async fn an_unwritable_github_output_exits_5_with_its_cause() {
     out.assert_no_secrets();
 }
 
-/// A `pull_request` event of pull request 7, into `main`.
-fn pull_request_into_main(workflow: &Workflow) {
-    std::fs::write(
-        workflow.dir.path().join("event.json"),
-        r#"{"pull_request":{"number":7,"head":{"sha":"prhead0000000000000000000000000000000001"},"base":{"ref":"main"}}}"#,
-    )
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pull_request_marks_new_failures_against_its_base_branch() {
     let (run, instances) = example_run();
@@ -426,7 +417,7 @@ async fn a_pull_request_marks_new_failures_against_its_base_branch() {
     with_base_branch(&mut state, false);
     let (currents, github) = fakes(state).await;
     let mut workflow = Workflow::new(&currents, Some(&github));
-    pull_request_into_main(&workflow);
+    workflow.on_pull_request_into_main();
     workflow.set("CURRENTS_FAIL_ON_TEST_FAILURES", "new");
     let out = workflow.run(&["report"]).await;
 
@@ -458,12 +449,7 @@ async fn a_pull_request_marks_new_failures_against_its_base_branch() {
         summary.contains("checkout › shows the cart summary"),
         "the fixed list: {summary}"
     );
-    let titles: Vec<&str> = create["output"]["annotations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["title"].as_str().unwrap())
-        .collect();
+    let titles = annotation_titles(&create);
     assert_eq!(titles[0], "New: checkout › applies a 10% coupon");
     assert_eq!(
         titles[1],
@@ -478,7 +464,7 @@ async fn only_old_failures_pass_with_fail_on_new_and_off_skips_the_comparison() 
     with_base_branch(&mut state, true);
     let (currents, github) = fakes(state).await;
     let mut workflow = Workflow::new(&currents, Some(&github));
-    pull_request_into_main(&workflow);
+    workflow.on_pull_request_into_main();
     workflow.set("CURRENTS_FAIL_ON_TEST_FAILURES", "new");
     let out = workflow.run(&["report"]).await;
     assert_eq!(
@@ -489,7 +475,7 @@ async fn only_old_failures_pass_with_fail_on_new_and_off_skips_the_comparison() 
     assert_eq!(out.output("new-failures").as_deref(), Some("0"));
 
     let mut workflow = Workflow::new(&currents, Some(&github));
-    pull_request_into_main(&workflow);
+    workflow.on_pull_request_into_main();
     workflow.set("CURRENTS_FAIL_ON_TEST_FAILURES", "new");
     workflow.set("CURRENTS_COMPARE_BRANCH", "off");
     let before = currents.requests_to("/v1/projects/").len();
@@ -563,7 +549,7 @@ async fn one_sticky_comment_is_posted_then_edited_in_place() {
         .comments
         .push((1, 7, "LGTM".into()));
     let mut workflow = Workflow::new(&currents, Some(&github));
-    pull_request_into_main(&workflow);
+    workflow.on_pull_request_into_main();
     workflow.unset("CURRENTS_COMMENT"); // the default: failures
     let out = workflow.run(&["report"]).await;
     assert_eq!(out.code, Some(0), "{out:#?}");
@@ -600,7 +586,7 @@ async fn one_sticky_comment_is_posted_then_edited_in_place() {
 
     // The next run edits the same comment; a green run too, once the comment exists.
     let mut workflow = Workflow::new(&currents, Some(&github));
-    pull_request_into_main(&workflow);
+    workflow.on_pull_request_into_main();
     workflow.unset("CURRENTS_COMMENT");
     workflow.set("CURRENTS_COMPARE_BRANCH", "off");
     let out = workflow.run(&["report"]).await;

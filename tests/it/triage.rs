@@ -13,11 +13,7 @@ fn four_verdicts() -> CurrentsState {
 /// A workflow on pull request 7 into `main`.
 fn on_pull_request(currents: &FakeCurrents, github: &FakeGithub) -> Workflow {
     let workflow = Workflow::new(currents, Some(github));
-    std::fs::write(
-        workflow.dir.path().join("event.json"),
-        r#"{"pull_request":{"number":7,"head":{"sha":"prhead0000000000000000000000000000000001"},"base":{"ref":"main"}}}"#,
-    )
-    .unwrap();
+    workflow.on_pull_request_into_main();
     workflow
 }
 
@@ -75,12 +71,7 @@ async fn every_failure_gets_one_verdict_shown_everywhere() {
 
     let create = check_create(&github);
     assert_eq!(create["output"]["title"], "4 failed (1 new), 24 passed");
-    let titles: Vec<&str> = create["output"]["annotations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["title"].as_str().unwrap())
-        .collect();
+    let titles = annotation_titles(&create);
     assert_eq!(
         titles
             .iter()
@@ -513,12 +504,10 @@ async fn six_hundred_failures_look_up_the_first_hundred() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn app_mode_triages_the_same_run_the_same_way() {
-    use crate::support::app_mode::{REPO, RUN_ID, SHA, send_and_wait, start_app_relay};
+    use crate::support::app_mode::{RUN_ID, SHA, on_pull_42, send_and_wait, start_app_relay};
     let dir = tempfile::tempdir().unwrap();
     let currents = FakeCurrents::start(four_verdicts_of(RUN_ID)).await;
-    let mut app_state = GithubState::installed_on(&[REPO]);
-    app_state.pulls.insert(SHA.into(), vec![42]);
-    let github = FakeGithub::start(app_state).await;
+    let github = FakeGithub::start(on_pull_42()).await;
     let relay = start_app_relay(&dir.path().join("relay.db"), &currents, &github, &[]).await;
     send_and_wait(&relay, &github, "RUN_FINISH").await;
     let check = github.checks()[0].clone();

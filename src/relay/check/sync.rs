@@ -256,12 +256,7 @@ async fn send_annotations(
             lease.record.annotations_sent + i64::try_from(batch.len()).unwrap_or(0);
         // Saved under the fence: an attempt that lost the record stops here, before the call.
         lease.save().await?;
-        let update = CheckRunUpdate {
-            conclusion: None,
-            status: None,
-            output: Some(output_of(output, batch)),
-            actions: None,
-        };
+        let update = CheckRunUpdate::of_output(output_of(output, batch));
         target
             .github
             .update_check_run(target.repo, target.id, &update)

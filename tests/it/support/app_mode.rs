@@ -42,6 +42,13 @@ pub async fn start_app_relay(
     relay
 }
 
+/// The App installed on [`REPO`], whose commit [`SHA`] is pull request 42's head.
+pub fn on_pull_42() -> GithubState {
+    let mut state = GithubState::installed_on(&[REPO]);
+    state.pulls.insert(SHA.into(), vec![42]);
+    state
+}
+
 /// A Currents webhook for the example run: `event`, optionally for one group, naming `repo`.
 pub fn currents_event(event: &str, group: Option<&str>, repo: &str) -> Value {
     let mut body = fixture(match event {

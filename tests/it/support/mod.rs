@@ -39,6 +39,14 @@ pub fn http() -> currents_bridge::http::Http {
     currents_bridge::http::Http::new().unwrap()
 }
 
+/// The titles of the annotations a check-run request sends.
+pub fn annotation_titles(request: &serde_json::Value) -> Vec<&str> {
+    request["output"]["annotations"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|a| a["title"].as_str()).collect())
+        .unwrap_or_default()
+}
+
 /// A GitHub client for the API at `url` that tries each call once.
 pub fn github_client(url: &str) -> currents_bridge::github::GithubClient {
     currents_bridge::github::GithubClient::new(

@@ -83,6 +83,15 @@ impl Workflow {
         Self { dir, env }
     }
 
+    /// The event of pull request 7 into `main` instead.
+    pub fn on_pull_request_into_main(&self) {
+        std::fs::write(
+            self.dir.path().join("event.json"),
+            r#"{"pull_request":{"number":7,"head":{"sha":"prhead0000000000000000000000000000000001"},"base":{"ref":"main"}}}"#,
+        )
+        .unwrap();
+    }
+
     pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.into(), value.into()));

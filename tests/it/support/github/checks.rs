@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Caller, GithubState, Recorded, reject};
+use super::{Call, Caller, GithubState, Recorded, reject};
 
 /// A check run as the fake keeps it.
 #[derive(Debug, Clone)]
@@ -95,13 +95,9 @@ pub(super) fn patch_begins(s: &mut GithubState, id: u64, recorded: &Recorded) ->
     }
 }
 
-pub(super) fn endpoint(
-    s: &mut GithubState,
-    caller: &Caller,
-    method: &str,
-    segments: &[&str],
-    recorded: &Recorded,
-) -> Option<Response> {
+pub(super) fn endpoint(s: &mut GithubState, call: &Call<'_>) -> Option<Response> {
+    let (caller, method, segments, recorded) =
+        (&call.caller, call.method, call.segments, call.recorded);
     let body = recorded.json();
     Some(match (method, segments) {
         ("POST", ["repos", _, _, "check-runs"]) => create(s, caller, &body),

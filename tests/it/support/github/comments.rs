@@ -5,17 +5,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Caller, GithubState, Recorded, reject};
+use super::{Call, Caller, GithubState, reject};
 
 const MAX_BODY_CHARS: usize = 65_536;
 
-pub(super) fn endpoint(
-    s: &mut GithubState,
-    caller: &Caller,
-    method: &str,
-    segments: &[&str],
-    recorded: &Recorded,
-) -> Option<Response> {
+pub(super) fn endpoint(s: &mut GithubState, call: &Call<'_>) -> Option<Response> {
+    let (caller, method, segments, recorded) =
+        (&call.caller, call.method, call.segments, call.recorded);
     if segments.get(3) == Some(&"issues")
         && let Some(status) = s.refuse_comments_with
     {

@@ -208,6 +208,14 @@ impl FakeGithub {
     }
 }
 
+/// A repository call: who makes it, and what it asks.
+struct Call<'a> {
+    caller: Caller,
+    method: &'a str,
+    segments: &'a [&'a str],
+    recorded: &'a Recorded,
+}
+
 /// Who a repository call speaks for.
 struct Caller {
     /// The repository, `owner/repo` in lower case.
@@ -289,13 +297,16 @@ fn respond(shared: &Arc<Mutex<GithubState>>, recorded: Recorded) -> Response {
         )
             .into_response();
     }
-    if let Some(response) = comments::endpoint(&mut s, &caller, method, &segments, &recorded) {
-        return response;
-    }
-    if let Some(response) = repo::endpoint(&mut s, &caller, method, &segments, &recorded) {
-        return response;
-    }
-    checks::endpoint(&mut s, &caller, method, &segments, &recorded)
+    let call = Call {
+        caller,
+        method,
+        segments: &segments,
+        recorded: &recorded,
+    };
+    let routes = [comments::endpoint, repo::endpoint, checks::endpoint];
+    routes
+        .into_iter()
+        .find_map(|route| route(&mut s, &call))
         .unwrap_or_else(|| reject(&mut s, 404, "Not Found"))
 }
 

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Caller, GithubState, Recorded, reject};
+use super::{Call, GithubState, reject};
 
 /// A workflow run as the fake keeps it.
 #[derive(Debug, Clone)]
@@ -34,13 +34,9 @@ fn run_json(id: u64, run: &FakeWorkflowRun) -> Value {
            "html_url": format!("https://github.test/actions/runs/{id}")})
 }
 
-pub(super) fn endpoint(
-    s: &mut GithubState,
-    caller: &Caller,
-    method: &str,
-    segments: &[&str],
-    recorded: &Recorded,
-) -> Option<Response> {
+pub(super) fn endpoint(s: &mut GithubState, call: &Call<'_>) -> Option<Response> {
+    let (caller, method, segments, recorded) =
+        (&call.caller, call.method, call.segments, call.recorded);
     Some(match (method, segments) {
         ("GET", ["repos", _, _, "collaborators", login, "permission"]) => {
             match s.roles.get(&login.to_ascii_lowercase()) {
