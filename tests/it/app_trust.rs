@@ -227,6 +227,15 @@ async fn a_finish_never_received_is_completed_by_the_reconcile_pass_after_a_rest
     let mut relay = start_app_relay(&db, &currents, &github, &reconcile).await;
     send_and_wait(&relay, &github, "RUN_START").await;
     assert_eq!(github.checks()[0].status, "in_progress");
+    // RUN_START's job has ended (a relay stopped before that resumes the job, which would
+    // then complete the check itself).
+    let looked = r#"currents_bridge_checks_total{outcome="check-in-progress"} 1"#;
+    wait_until(
+        "RUN_START's job to end",
+        Duration::from_secs(20),
+        || async { metrics(&relay).await.contains(looked) },
+    )
+    .await;
     // The relay goes down; the run finishes meanwhile, and its RUN_FINISH is lost.
     relay.child.start_kill().unwrap();
     relay.child.wait().await.unwrap();
@@ -243,11 +252,9 @@ async fn a_finish_never_received_is_completed_by_the_reconcile_pass_after_a_rest
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
     assert_eq!(checks[0].annotations.len(), expected_report().1);
-    assert!(
-        metrics(&relay)
-            .await
-            .contains(r#"currents_bridge_reconciled_checks_total{outcome="open"} 1"#)
-    );
+    let figures = metrics(&relay).await;
+    let open = r#"currents_bridge_reconciled_checks_total{outcome="open"} 1"#;
+    assert!(figures.contains(open), "{figures}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,9 +1,9 @@
 //! The relay as a real process, on a SQLite file, logging to a file beside it.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{CURRENTS_KEY, FakeCurrents, WEBHOOK_SECRET, binary, wait_until_ready};
+use super::{CURRENTS_KEY, FakeCurrents, WEBHOOK_SECRET, binary, wait_explained, wait_until_ready};
 
 pub struct RelayProcess {
     pub child: tokio::process::Child,
@@ -126,7 +126,6 @@ pub async fn spawn_relay(
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
     let port_after = |line: &str| -> Option<String> {
         let at = line.find("127.0.0.1:")?;
         let port: String = line[at + 10..]
@@ -136,28 +135,23 @@ pub async fn spawn_relay(
         Some(format!("http://127.0.0.1:{port}"))
     };
     let wants_admin = env.iter().any(|(k, _)| *k == "RELAY_ADMIN_LISTEN");
-    let (base, admin_base) = loop {
+    let listening = || {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let fresh = text.get(seen..).unwrap_or_default();
-        let base = fresh
-            .lines()
-            .find(|l| l.contains("relay listening"))
-            .and_then(port_after);
-        let admin = fresh
-            .lines()
-            .find(|l| l.contains("admin routes listening"))
-            .and_then(port_after);
-        if let Some(base) = base
-            && (admin.is_some() || !wants_admin)
-        {
-            break (base, admin);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the relay did not start:\n{fresh}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let fresh = text.get(seen..).unwrap_or_default().to_owned();
+        let find = |what: &str| {
+            fresh
+                .lines()
+                .find(|l| l.contains(what))
+                .and_then(port_after)
+        };
+        let found = match (find("relay listening"), find("admin routes listening")) {
+            (Some(base), admin) if admin.is_some() || !wants_admin => Ok((base, admin)),
+            _ => Err(fresh),
+        };
+        std::future::ready(found)
     };
+    let (base, admin_base) =
+        wait_explained("the relay to start", Duration::from_secs(20), listening).await;
     wait_until_ready(&format!("{base}/readyz")).await;
     RelayProcess {
         child,

@@ -1,69 +1,72 @@
 //! The one way tests wait: for a condition, with a deadline, never for a fixed time.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
-/// Waits until `condition` holds, looking every 20 ms; fails the test, naming `what`, once
-/// `limit` has passed. The one way tests wait: for a condition, never for a fixed time.
-pub async fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "gave up after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Like [`wait_for`], for a condition that must await (a database query, a request).
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut condition: F)
+/// The core of every wait: calls `look` every 20 ms until it finds something (`Ok`), and fails
+/// the test, naming `what` and showing the last thing `look` saw (`Err`), once `limit` has passed.
+pub async fn wait_explained<T, F, Fut>(what: &str, limit: Duration, mut look: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: Future<Output = Result<T, String>>,
 {
-    let deadline = std::time::Instant::now() + limit;
-    while !condition().await {
+    let deadline = Instant::now() + limit;
+    loop {
+        let seen = match look().await {
+            Ok(found) => return found,
+            Err(seen) => seen,
+        };
         assert!(
-            std::time::Instant::now() < deadline,
-            "gave up after {limit:?} waiting for {what}"
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}{}{seen}",
+            if seen.is_empty() {
+                ""
+            } else {
+                "; last seen:\n"
+            }
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// Like [`wait_until`], for a look that finds something: its first `Some`.
+/// Like [`wait_explained`], for a look that finds something: its first `Some`.
 pub async fn wait_some<T, F, Fut>(what: &str, limit: Duration, mut look: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: Future<Output = Option<T>>,
 {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(found) = look().await {
-            return found;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "gave up after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_explained(what, limit, || {
+        let look = look();
+        async move { look.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// Waits until `condition` holds (a condition that must await: a database query, a request).
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_some(what, limit, || {
+        let holds = condition();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// Waits until `condition` holds (a condition on what the test can see at once).
+pub async fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    wait_until(what, limit, || std::future::ready(condition())).await
 }
 
 /// Waits until `url` answers `200`, for at most 20 s.
 pub async fn wait_until_ready(url: &str) {
     let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = client.get(url).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{url} did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("{url} to become ready");
+    wait_until(&what, Duration::from_secs(20), || async {
+        let answer = client.get(url).send().await;
+        answer.is_ok_and(|response| response.status() == 200)
+    })
+    .await
 }
