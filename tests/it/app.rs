@@ -222,12 +222,7 @@ async fn a_repository_without_the_app_ends_not_installed() {
     assert_eq!(job["outcome"], "not-installed");
     assert_eq!(job["attempts"], 1, "not retried");
     assert!(github.checks().is_empty());
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains("currents_bridge_checks_total{outcome=\"not-installed\"} 1"),
         "{metrics}"
@@ -375,12 +370,7 @@ async fn deliveries_missed_while_the_relay_was_down_are_redelivered_and_cancel()
     cancelled.sort();
     assert_eq!(cancelled, vec!["702", "703", "706"]);
     assert!(github.rejected().is_empty(), "{:?}", github.rejected());
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains("currents_bridge_redeliveries_total{outcome=\"requested\"} 3"),
         "{metrics}"

@@ -37,15 +37,6 @@ async fn outcomes(relay: &RelayProcess) -> Vec<String> {
         .collect()
 }
 
-async fn metrics(relay: &RelayProcess) -> String {
-    reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forged_remote_and_sha_write_where_the_api_says() {
     let dir = tempfile::tempdir().unwrap();
@@ -119,7 +110,8 @@ async fn a_project_not_listed_gets_no_check_and_no_github_call() {
         "no GitHub call at all but the startup's look at the installations' permissions"
     );
     assert!(
-        metrics(&relay)
+        relay
+            .metrics()
             .await
             .contains(r#"currents_bridge_checks_total{outcome="not-allowed"} 1"#)
     );
@@ -194,7 +186,8 @@ async fn ssh_over_443_and_ghe_com_remotes_are_the_servers_and_others_are_warned_
         warnings[0]
     );
     assert!(
-        metrics(&relay)
+        relay
+            .metrics()
             .await
             .contains(r#"currents_bridge_checks_total{outcome="other-host"} 2"#)
     );
@@ -233,7 +226,7 @@ async fn a_finish_never_received_is_completed_by_the_reconcile_pass_after_a_rest
     wait_until(
         "RUN_START's job to end",
         Duration::from_secs(20),
-        || async { metrics(&relay).await.contains(looked) },
+        || async { relay.metrics().await.contains(looked) },
     )
     .await;
     // The relay goes down; the run finishes meanwhile, and its RUN_FINISH is lost.
@@ -252,7 +245,7 @@ async fn a_finish_never_received_is_completed_by_the_reconcile_pass_after_a_rest
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
     assert_eq!(checks[0].annotations.len(), expected_report().1);
-    let figures = metrics(&relay).await;
+    let figures = relay.metrics().await;
     let open = r#"currents_bridge_reconciled_checks_total{outcome="open"} 1"#;
     assert!(figures.contains(open), "{figures}");
 }
@@ -299,7 +292,8 @@ async fn a_run_whose_every_webhook_was_lost_still_gets_its_check() {
         lists[1].query
     );
     assert!(
-        metrics(&relay)
+        relay
+            .metrics()
             .await
             .contains(r#"currents_bridge_reconciled_checks_total{outcome="unseen"} 1"#)
     );

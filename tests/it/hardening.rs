@@ -133,12 +133,7 @@ async fn trickling_bodies_cannot_keep_a_signed_delivery_out() {
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     }
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains(r#"currents_bridge_webhook_deliveries_total{outcome="too_slow"} 40"#),
         "{metrics}"
@@ -163,12 +158,7 @@ async fn a_signed_body_replayed_under_new_delivery_ids_is_stored_once() {
     let redelivery = deliver_cancel(&relay.base, "original", 11).await;
     assert_eq!(redelivery.status(), 200);
     assert_eq!(relay.admin_jobs("").await.len(), 1);
-    let metrics = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains(r#"currents_bridge_webhook_deliveries_total{outcome="duplicate"} 4"#),
         "{metrics}"
@@ -267,12 +257,7 @@ async fn connections_over_the_cap_get_a_quick_503_and_are_counted() {
         "{}",
         String::from_utf8_lossy(&answer)
     );
-    let metrics = reqwest::get(format!("{}/metrics", relay.admin_base.clone().unwrap()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics().await;
     assert!(
         metrics.contains(r#"currents_bridge_refused_connections_total{reason="over_capacity"}"#),
         "{metrics}"

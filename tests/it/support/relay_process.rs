@@ -31,6 +31,13 @@ impl RelayProcess {
             .unwrap()
     }
 
+    /// `/metrics`, from the admin listener when the relay has one.
+    pub async fn metrics(&self) -> String {
+        let base = self.admin_base.as_deref().unwrap_or(&self.base);
+        let answer = reqwest::get(format!("{base}/metrics")).await.unwrap();
+        answer.text().await.unwrap()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
